@@ -1,0 +1,28 @@
+import './formats.js';
+
+export * from './route.js';
+export * from './topology.js';
+export * from './problems.js';
+export * from './schemas.js';
+export * from './events.js';
+export { storeContract, PricedOrder, DeadLetter } from './store.js';
+export { ordersContract } from './orders.js';
+export { integrationContract } from './integration.js';
+export { partnerContract, FulfilmentRequest, FulfilmentReceipt } from './partner.js';
+export { apiContract } from './api.js';
+export { openapi } from './openapi.js';
+
+import { storeContract } from './store.js';
+import { ordersContract } from './orders.js';
+import { integrationContract } from './integration.js';
+import { partnerContract } from './partner.js';
+import { apiContract } from './api.js';
+
+/** Every service's contract, by service name. */
+export const contracts = {
+  gateway: apiContract,
+  orders: ordersContract,
+  store: storeContract,
+  integration: integrationContract,
+  partner: partnerContract,
+} as const;

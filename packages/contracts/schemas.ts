@@ -1,0 +1,107 @@
+/** The domain's shapes, shared by every contract that carries them. */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Printable text: no control characters (NUL included), bounded length. */
+const Text = (maxLength: number, extra: object = {}) => Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...extra });
+
+export const Sku = Type.String({ pattern: '^SKU-[0-9]{4}$', description: 'Product code, e.g. SKU-0001' });
+export const OrderId = Type.String({ format: 'uuid' });
+export const CustomerId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' });
+
+export const Currency = Type.Literal('EUR');
+export const Money = Type.Object(
+  { amount: Type.String({ pattern: '^(0|[1-9][0-9]{0,12})\\.[0-9]{2}$', description: 'Decimal amount, two fraction digits' }), currency: Currency },
+  { additionalProperties: false },
+);
+export type Money = Static<typeof Money>;
+
+export const Product = Type.Object(
+  { sku: Sku, name: Text(200), price: Money, stock: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
+export type Product = Static<typeof Product>;
+
+export const ProductList = Type.Object({ items: Type.Array(Product) }, { additionalProperties: false });
+
+export const ShippingAddress = Type.Object(
+  {
+    name: Text(200),
+    line1: Text(200),
+    city: Text(100),
+    postalCode: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z0-9 -]+$' }),
+    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' }),
+  },
+  { additionalProperties: false },
+);
+export type ShippingAddress = Static<typeof ShippingAddress>;
+
+export const maxLinesPerOrder = 50;
+export const maxQuantityPerLine = 100;
+
+export const OrderItemInput = Type.Object(
+  { sku: Sku, quantity: Type.Integer({ minimum: 1, maximum: maxQuantityPerLine }) },
+  { additionalProperties: false },
+);
+
+export const PlaceOrderInput = Type.Object(
+  { customerId: CustomerId, items: Type.Array(OrderItemInput, { minItems: 1, maxItems: maxLinesPerOrder }), shippingAddress: ShippingAddress },
+  { additionalProperties: false },
+);
+export type PlaceOrderInput = Static<typeof PlaceOrderInput>;
+
+export const OrderStatus = Type.Union([Type.Literal('placed'), Type.Literal('fulfilled'), Type.Literal('cancelled'), Type.Literal('failed')]);
+export type OrderStatus = Static<typeof OrderStatus>;
+
+export const OrderLine = Type.Object(
+  { sku: Sku, name: Text(200), quantity: Type.Integer({ minimum: 1 }), unitPrice: Money, lineTotal: Money },
+  { additionalProperties: false },
+);
+export type OrderLine = Static<typeof OrderLine>;
+
+export const Order = Type.Object(
+  {
+    id: OrderId,
+    customerId: CustomerId,
+    status: OrderStatus,
+    items: Type.Array(OrderLine),
+    total: Money,
+    shippingAddress: ShippingAddress,
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type Order = Static<typeof Order>;
+
+export const OrderPage = Type.Object(
+  { items: Type.Array(Order), nextCursor: Type.Union([Type.String(), Type.Null()]) },
+  { additionalProperties: false },
+);
+export type OrderPage = Static<typeof OrderPage>;
+
+export const IdempotencyKey = Type.String({ minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
+
+export const ListOrdersQuery = Type.Object(
+  {
+    customerId: CustomerId,
+    cursor: Type.Optional(Type.String({ maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  },
+  { additionalProperties: false },
+);
+
+export const OrderParams = Type.Object({ id: OrderId }, { additionalProperties: false });
+
+/** The partner's asynchronous answer about one order, signed by the partner. */
+export const FulfilmentCallback = Type.Object(
+  {
+    orderId: OrderId,
+    fulfilmentId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+    status: Type.Literal('fulfilled'),
+    fulfilledAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type FulfilmentCallback = Static<typeof FulfilmentCallback>;
+
+export const Ack = Type.Object({ ok: Type.Literal(true) }, { additionalProperties: false });

@@ -1,0 +1,116 @@
+/** The store: the only owner of the database. Persistence, idempotency, outbox and event feed. */
+import { Type } from '@sinclair/typebox';
+import { route, contract } from './route.js';
+import { Problem } from './problems.js';
+import { AnyCloudEvent } from './events.js';
+import {
+  CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+} from './schemas.js';
+
+export const PricedOrder = Type.Object(
+  {
+    id: OrderId,
+    customerId: CustomerId,
+    items: Type.Array(Type.Object({ sku: Sku, quantity: Type.Integer({ minimum: 1 }), unitPrice: Money }, { additionalProperties: false }), { minItems: 1, maxItems: 50 }),
+    total: Money,
+    shippingAddress: ShippingAddress,
+  },
+  { additionalProperties: false },
+);
+
+const Consumer = Type.String({ pattern: '^[a-z][a-z0-9-]{0,40}$' });
+
+export const DeadLetter = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    consumer: Consumer,
+    event: AnyCloudEvent,
+    error: Type.String({ maxLength: 2000 }),
+    attempts: Type.Integer({ minimum: 1 }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+
+export const storeContract = contract({
+  service: 'store',
+  version: '1.0.0',
+  routes: {
+    listProducts: route({
+      method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
+      responses: { 200: ProductList }, callers: ['orders'], idempotent: true,
+    }),
+    placeOrder: route({
+      method: 'POST', path: '/orders',
+      summary: 'Persist a priced order, its lines, the stock decrement and its order.placed event in one transaction, once per idempotency key.',
+      headers: Type.Object({ 'idempotency-key': IdempotencyKey }),
+      body: Type.Object(
+        { order: PricedOrder, requestHash: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }), traceparent: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+      responses: { 201: Order, 200: Order, 409: Problem, 422: Problem },
+      // Idempotent by its key: a retry with the same key and body returns the same order.
+      callers: ['orders'], idempotent: true,
+    }),
+    getOrder: route({
+      method: 'GET', path: '/orders/:id', summary: 'One order with its lines.',
+      params: OrderParams, responses: { 200: Order, 404: Problem }, callers: ['orders', 'integration'], idempotent: true,
+    }),
+    listOrders: route({
+      method: 'GET', path: '/orders', summary: "A customer's orders, newest first, by cursor.",
+      query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem }, callers: ['orders'], idempotent: true,
+    }),
+    transitionOrder: route({
+      method: 'POST', path: '/orders/:id/transitions',
+      summary: 'Move an order to a new status if it is in one of the given states; restock on request; record the cause once.',
+      params: OrderParams,
+      body: Type.Object(
+        {
+          from: Type.Array(OrderStatus, { minItems: 1, maxItems: 4 }),
+          to: OrderStatus,
+          restock: Type.Boolean(),
+          /** Identifies the cause (a callback, an event) so that a repeated cause changes nothing. */
+          causeId: Type.String({ minLength: 1, maxLength: 128 }),
+        },
+        { additionalProperties: false },
+      ),
+      responses: { 200: Order, 404: Problem, 409: Problem }, callers: ['orders'], idempotent: true,
+    }),
+    readEvents: route({
+      method: 'GET', path: '/events',
+      summary: 'The event feed (embedded profile): events after the consumer\'s acknowledged cursor, long-polling up to waitMs.',
+      query: Type.Object(
+        { consumer: Consumer, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, default: 0 })) },
+        { additionalProperties: false },
+      ),
+      responses: { 200: Type.Object({ events: Type.Array(Type.Object({ position: Type.Integer(), event: AnyCloudEvent }, { additionalProperties: false })) }, { additionalProperties: false }) },
+      callers: ['integration'], idempotent: true,
+    }),
+    ackEvents: route({
+      method: 'POST', path: '/events/ack', summary: 'Advance a consumer\'s durable cursor past every event up to a position.',
+      body: Type.Object({ consumer: Consumer, position: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ position: Type.Integer() }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
+    }),
+    recordProcessed: route({
+      method: 'POST', path: '/processed-events',
+      summary: 'Record that a consumer completed an event; answers whether it had been recorded before.',
+      body: Type.Object({ consumer: Consumer, eventId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ firstTime: Type.Boolean() }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
+    }),
+    isProcessed: route({
+      method: 'GET', path: '/processed-events/:consumer/:eventId', summary: 'Whether a consumer already completed an event.',
+      params: Type.Object({ consumer: Consumer, eventId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ processed: Type.Boolean() }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
+    }),
+    addDeadLetter: route({
+      method: 'POST', path: '/dead-letters', summary: 'Keep an event that could not be processed, with the error that stopped it.',
+      body: Type.Object({ consumer: Consumer, event: AnyCloudEvent, error: Type.String({ maxLength: 2000 }), attempts: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+      responses: { 200: DeadLetter, 201: DeadLetter }, callers: ['integration'], idempotent: true,
+    }),
+    listDeadLetters: route({
+      method: 'GET', path: '/dead-letters', summary: 'The dead letters, newest first.',
+      query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ items: Type.Array(DeadLetter) }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
+    }),
+  },
+});
