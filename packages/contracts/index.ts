@@ -4,6 +4,7 @@ export * from './route.js';
 export * from './topology.js';
 export * from './problems.js';
 export * from './schemas.js';
+export * from './money.js';
 export * from './events.js';
 export { storeContract, PricedOrder, DeadLetter } from './store.js';
 export { ordersContract } from './orders.js';
