@@ -1,0 +1,82 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { openDatabase, redactUrl, type Database } from './database.js';
+import { openAdmin, postgresBackend, testDatabaseUrl } from './test-databases.js';
+
+describe('redactUrl', () => {
+  it('drops the password, wherever the URL carries it', () => {
+    assert.equal(redactUrl('postgres://app:hunter2@db.internal:5432/shop?sslmode=require'), 'postgres://app@db.internal:5432/shop?sslmode=require');
+    assert.equal(redactUrl('postgres://app@db/shop?password=hunter2&application_name=x'), 'postgres://app@db/shop?application_name=x');
+    assert.doesNotMatch(redactUrl('not a url with hunter2'), /hunter2/);
+  });
+});
+
+describe('PGlite', () => {
+  it('says which directory it could not open', async () => {
+    await assert.rejects(openDatabase({ profile: 'embedded', dataDir: '/dev/null/msa-poc-cannot-be-here' }), /\/dev\/null\/msa-poc-cannot-be-here/);
+  });
+});
+
+describe('PostgreSQL connection', () => {
+  let admin: Database;
+  before(async () => {
+    admin = await openAdmin();
+  });
+  after(async () => {
+    await admin.close();
+  });
+
+  it('a connection failure names the URL without its password and says what to check', async () => {
+    const error = await openDatabase({ profile: 'production', url: 'postgres://someone:s3cret-pw@127.0.0.1:1/nowhere' }).then(
+      () => assert.fail('connected to a port nobody listens on'),
+      (e: unknown) => e as Error,
+    );
+    assert.match(error.message, /postgres:\/\/someone@127\.0\.0\.1:1\/nowhere/);
+    assert.match(error.message, /Check that the server is running/);
+    assert.doesNotMatch(error.message, /s3cret-pw/);
+  });
+
+  it('a schema that does not exist is named in the error', async () => {
+    await assert.rejects(
+      openDatabase({ profile: 'production', url: testDatabaseUrl, schema: 'no_such_schema_here' }),
+      /schema "no_such_schema_here" does not exist/,
+    );
+  });
+
+  it('an idle connection dropped by the server is reported, not fatal, and the pool recovers', async () => {
+    const { db: unused, place, dispose } = await postgresBackend.fresh({ poolSize: 1 });
+    await unused.close();
+    const idleErrors: Error[] = [];
+    const db = await openDatabase({ profile: 'production', url: testDatabaseUrl, schema: place, poolSize: 1, onIdleError: (e) => idleErrors.push(e) });
+    try {
+      const pid = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      assert.ok(pid);
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const deadline = Date.now() + 5_000;
+      while (idleErrors.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(idleErrors.length, 1, 'the idle client error reached the listener');
+      const again = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      assert.ok(again && again !== pid, 'a new connection serves the next query');
+    } finally {
+      await db.close();
+      await dispose();
+    }
+  });
+
+  it('a connection lost inside a transaction fails that transaction, not the process, and is not pooled again', async () => {
+    const { db, dispose } = await postgresBackend.fresh({ poolSize: 1 });
+    try {
+      const failed = db.transaction(async (tx) => {
+        const pid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+        await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+        // The server's notice arrives while this transaction is between statements.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await tx.query('SELECT 1');
+      });
+      await assert.rejects(failed);
+      await db.ping();
+    } finally {
+      await dispose();
+    }
+  });
+});

@@ -1,0 +1,524 @@
+/**
+ * The store's data operations, one function each. Every function takes the Database or, where it
+ * composes into a caller's transaction, any Queryable, and speaks the contract's types: money as
+ * decimal strings (integer minor units in the database), timestamps as ISO 8601 strings.
+ */
+import { randomUUID } from 'node:crypto';
+import { eur, toMinor } from '@msa-poc/contracts';
+import type {
+  AnyCloudEvent, DeadLetter as DeadLetterSchema, Order, OrderLine, OrderStatus, PricedOrder as PricedOrderSchema, Product, ShippingAddress,
+} from '@msa-poc/contracts';
+import { sqlState, violatedConstraint, type Database, type Queryable } from './database.js';
+
+/** An order as the orders service priced it, ready to be persisted. */
+export type PricedOrder = (typeof PricedOrderSchema)['static'];
+export type DeadLetter = (typeof DeadLetterSchema)['static'];
+
+/** A cursor that was not produced by listOrders (or was tampered with). */
+export class BadCursorError extends Error {
+  override readonly name = 'BadCursorError';
+  constructor(readonly cursor: string) {
+    super('the cursor is not one this service issued');
+  }
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// ---------------------------------------------------------------------------------------------------
+// Reading orders
+
+/** Builds one order, lines included, as JSON inside the query: any read of an order is one round trip. */
+const orderJson = (o: string) => `json_build_object(
+  'id', ${o}.id, 'customerId', ${o}.customer_id, 'status', ${o}.status,
+  'totalMinor', ${o}.total_minor, 'shippingAddress', ${o}.shipping_address,
+  'createdAt', ${o}.created_at, 'updatedAt', ${o}.updated_at,
+  'items', (SELECT json_agg(json_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity, 'unitPriceMinor', l.unit_price_minor) ORDER BY l.line_no)
+            FROM order_lines l WHERE l.order_id = ${o}.id))`;
+
+interface OrderJson {
+  id: string;
+  customerId: string;
+  status: OrderStatus;
+  totalMinor: number;
+  shippingAddress: ShippingAddress;
+  createdAt: string;
+  updatedAt: string;
+  items: { sku: string; name: string; quantity: number; unitPriceMinor: number }[] | null;
+}
+
+function toOrder(row: OrderJson): Order {
+  return {
+    id: row.id,
+    customerId: row.customerId,
+    status: row.status,
+    items: (row.items ?? []).map((line) => orderLine(line.sku, line.name, line.quantity, line.unitPriceMinor)),
+    total: eur(row.totalMinor),
+    shippingAddress: row.shippingAddress,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+  };
+}
+
+function orderLine(sku: string, name: string, quantity: number, unitPriceMinor: number): OrderLine {
+  return { sku, name, quantity, unitPrice: eur(unitPriceMinor), lineTotal: eur(quantity * unitPriceMinor) };
+}
+
+/** PostgreSQL timestamps carry microseconds; the API's date-time strings carry milliseconds, in UTC. */
+function iso(value: string | Date): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+export async function getOrder(db: Queryable, id: string): Promise<Order | null> {
+  if (!uuidPattern.test(id)) return null;
+  const result = await db.query<{ order: OrderJson }>(`SELECT ${orderJson('o')} AS "order" FROM orders o WHERE o.id = $1`, [id]);
+  const row = result.rows[0];
+  return row ? toOrder(row.order) : null;
+}
+
+/**
+ * A customer's orders, newest first. Keyset pagination on (created_at, id): a page costs the same at
+ * any depth and orders placed meanwhile neither shift nor repeat later pages. The cursor carries
+ * created_at as PostgreSQL's own text (microseconds), since a JavaScript Date would round it.
+ */
+export async function listOrders(db: Queryable, query: { customerId: string; cursor?: string | undefined; limit: number }): Promise<{ items: Order[]; nextCursor: string | null }> {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 500) throw new RangeError(`limit ${query.limit} is not a whole number from 1 to 500`);
+  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const select = `SELECT ${orderJson('o')} AS "order", to_json(o.created_at) #>> '{}' AS created_key FROM orders o`;
+  // One more row than asked tells whether another page exists.
+  const result = after
+    ? await db.query<{ order: OrderJson; created_key: string }>(
+        `${select} WHERE o.customer_id = $1 AND (o.created_at, o.id) < ($2::timestamptz, $3::uuid) ORDER BY o.created_at DESC, o.id DESC LIMIT $4`,
+        [query.customerId, after.createdAt, after.id, query.limit + 1],
+      )
+    : await db.query<{ order: OrderJson; created_key: string }>(
+        `${select} WHERE o.customer_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2`,
+        [query.customerId, query.limit + 1],
+      );
+  const page = result.rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  const nextCursor = result.rows.length > query.limit && last ? encodeCursor(last.created_key, last.order.id) : null;
+  return { items: page.map((row) => toOrder(row.order)), nextCursor };
+}
+
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id]), 'utf8').toString('base64url');
+}
+
+const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d(?::[0-5]\d)?)$/;
+
+/** Everything checked here, so that a forged cursor is a 400 and never a database cast error. */
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new BadCursorError(cursor);
+  const bytes = Buffer.from(cursor, 'base64url');
+  // Node's decoder skips what it cannot read; a canonical re-encoding proves nothing was skipped.
+  if (bytes.toString('base64url') !== cursor) throw new BadCursorError(cursor);
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new BadCursorError(cursor);
+  }
+  if (!Array.isArray(value) || value.length !== 2) throw new BadCursorError(cursor);
+  const [createdAt, id] = value as unknown[];
+  if (typeof createdAt !== 'string' || typeof id !== 'string' || !uuidPattern.test(id)) throw new BadCursorError(cursor);
+  const parts = timestampPattern.exec(createdAt);
+  if (!parts) throw new BadCursorError(cursor);
+  const [year, month, day, hour, minute, second] = parts.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  const exists = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+    && date.getUTCHours() === hour && date.getUTCMinutes() === minute && date.getUTCSeconds() === second;
+  if (!exists) throw new BadCursorError(cursor);
+  return { createdAt, id };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Catalog
+
+export async function listProducts(db: Queryable): Promise<Product[]> {
+  const result = await db.query<{ sku: string; name: string; price_minor: number | string; stock: number }>(
+    'SELECT sku, name, price_minor, stock FROM products ORDER BY sku',
+  );
+  return result.rows.map((row) => ({ sku: row.sku, name: row.name, price: eur(Number(row.price_minor)), stock: row.stock }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Placing an order
+
+export interface PlaceOrderInput {
+  /** The client's Idempotency-Key. */
+  key: string;
+  /** A digest of the request body: the same key with another body is refused. */
+  requestHash: string;
+  order: PricedOrder;
+  /** The order.placed event, written to the outbox in the same transaction. */
+  event: { id: string; type: string; subject: string; payload: AnyCloudEvent };
+}
+
+export type PlaceOrderResult =
+  | { outcome: 'created'; order: Order }
+  | { outcome: 'replayed'; order: Order }
+  | { outcome: 'key-reused' }
+  | { outcome: 'out-of-stock'; skus: string[] }
+  | { outcome: 'unknown-sku'; skus: string[] };
+
+/**
+ * The whole write, one statement. Data-modifying CTEs share one snapshot and one implicit
+ * transaction, so sent on its own (autocommit) this is one round trip and one commit, with no
+ * BEGIN/COMMIT exchanges around it. The obvious version (BEGIN, key, one UPDATE per product, order,
+ * lines, outbox, COMMIT) costs 6 round trips plus one per product, each holding the row locks longer.
+ *
+ * - `claimed` takes the idempotency key; every write below depends on it, so a taken key writes nothing.
+ *   A concurrent request with the same key waits here until the first commits, then takes nothing.
+ * - `claimed` also depends on no SKU being `missing`, so an unknown SKU writes nothing either.
+ * - `locked` locks the products in SKU order before `decremented` touches them: an UPDATE alone visits
+ *   rows in whatever order its plan picks, so two orders for the same products could deadlock.
+ * - `decremented` subtracts the demand; the CHECK (stock >= 0) constraint aborts the entire statement,
+ *   and so the whole order, when any product would go negative.
+ * - `prior` reads the key as it was before this statement: a plain retry of a finished request is
+ *   answered by this same round trip.
+ * Foreign keys between the new rows are checked at the end of the statement, once all of them exist.
+ */
+const placeOrderSql = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($7::jsonb) AS i(line_no int, sku text, quantity int, unit_price_minor bigint)
+), demand AS (
+  SELECT sku, sum(quantity)::int AS quantity FROM input GROUP BY sku
+), missing AS (
+  SELECT d.sku FROM demand d WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.sku = d.sku)
+), prior AS (
+  SELECT k.request_hash, k.order_id FROM idempotency_keys k WHERE k.key = $1
+), claimed AS (
+  INSERT INTO idempotency_keys (key, request_hash, order_id)
+  SELECT $1, $2, $3::uuid WHERE NOT EXISTS (SELECT 1 FROM missing)
+  ON CONFLICT (key) DO NOTHING
+  RETURNING order_id
+), locked AS (
+  SELECT p.sku FROM products p
+  WHERE p.sku IN (SELECT sku FROM demand) AND EXISTS (SELECT 1 FROM claimed)
+  ORDER BY p.sku
+  FOR NO KEY UPDATE
+), decremented AS (
+  UPDATE products p SET stock = p.stock - d.quantity
+  FROM demand d JOIN locked l ON l.sku = d.sku
+  WHERE p.sku = d.sku
+  RETURNING p.sku, p.name
+), placed AS (
+  INSERT INTO orders (id, customer_id, status, total_minor, currency, shipping_address)
+  SELECT order_id, $4, 'placed', $5::bigint, 'EUR', $6::jsonb FROM claimed
+  RETURNING id, created_at, updated_at
+), lines AS (
+  INSERT INTO order_lines (order_id, line_no, sku, name, quantity, unit_price_minor)
+  SELECT placed.id, i.line_no, i.sku, d.name, i.quantity, i.unit_price_minor
+  FROM placed CROSS JOIN input i JOIN decremented d ON d.sku = i.sku
+  RETURNING sku, name
+), published AS (
+  INSERT INTO outbox (event_id, type, subject, payload)
+  SELECT $8::uuid, $9, $10, $11::jsonb FROM placed
+  RETURNING position
+)
+SELECT
+  placed.created_at,
+  placed.updated_at,
+  (SELECT jsonb_object_agg(sku, name) FROM lines) AS names,
+  (SELECT count(*) FROM lines)::int AS line_count,
+  (SELECT count(*) FROM published)::int AS event_count,
+  (SELECT json_agg(sku ORDER BY sku) FROM missing) AS missing,
+  prior.request_hash AS prior_hash,
+  (SELECT ${orderJson('o')} FROM orders o WHERE o.id = prior.order_id) AS prior_order
+FROM (VALUES (1)) AS one
+LEFT JOIN placed ON true
+LEFT JOIN prior ON true`;
+
+interface PlaceOrderRow {
+  created_at: Date | string | null;
+  updated_at: Date | string | null;
+  names: Record<string, string> | null;
+  line_count: number;
+  event_count: number;
+  missing: string[] | null;
+  prior_hash: string | null;
+  prior_order: OrderJson | null;
+}
+
+const storedKeySql = `SELECT k.request_hash, ${orderJson('o')} AS "order" FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.key = $1`;
+
+const shortSkusSql = `
+SELECT d.sku FROM jsonb_to_recordset($1::jsonb) AS d(sku text, quantity int)
+JOIN products p ON p.sku = d.sku
+WHERE p.stock < d.quantity
+ORDER BY d.sku`;
+
+/** Enough for the rare races below (stock returned between two statements, a deadlock); never a loop. */
+const maxPlaceAttempts = 3;
+
+/**
+ * Round trips, when called with the Database (autocommit):
+ *   created: 1 · replayed or key-reused after the first request committed: 1 · replayed or key-reused
+ *   while the first request was still in flight: 2 (the key's row is committed after this statement's
+ *   snapshot, so a second statement reads it) · unknown SKU: 1 · out of stock: 2 (the failed statement
+ *   cannot say which product was short; one read names them).
+ * Inside a caller's transaction it works the same, but a refused order (out of stock) aborts that transaction.
+ */
+export async function placeOrder(db: Queryable, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+  const { order } = input;
+  const lines = order.items.map((item, index) => ({ line_no: index + 1, sku: item.sku, quantity: item.quantity, unit_price_minor: toMinor(item.unitPrice.amount) }));
+  const totalMinor = toMinor(order.total.amount);
+  const sum = lines.reduce((acc, line) => acc + line.quantity * line.unit_price_minor, 0);
+  if (sum !== totalMinor) throw new RangeError(`order ${order.id}: total ${order.total.amount} is not the sum of its lines (${eur(sum).amount})`);
+  const demand = new Map<string, number>();
+  for (const line of lines) demand.set(line.sku, (demand.get(line.sku) ?? 0) + line.quantity);
+
+  const params = [
+    input.key, input.requestHash, order.id, order.customerId, totalMinor, JSON.stringify(order.shippingAddress), JSON.stringify(lines),
+    input.event.id, input.event.type, input.event.subject, JSON.stringify(input.event.payload),
+  ];
+
+  for (let attempt = 1; ; attempt++) {
+    let row: PlaceOrderRow | undefined;
+    try {
+      row = (await db.query<PlaceOrderRow>(placeOrderSql, params)).rows[0];
+    } catch (error) {
+      if (sqlState(error) === '23514' && violatedConstraint(error) === 'products_stock_non_negative') {
+        const short = await db.query<{ sku: string }>(shortSkusSql, [JSON.stringify([...demand].map(([sku, quantity]) => ({ sku, quantity })))]);
+        const skus = short.rows.map((r) => r.sku);
+        if (skus.length > 0) return { outcome: 'out-of-stock', skus };
+        // Stock came back (a cancellation) between the two statements: the order may fit now.
+        if (attempt < maxPlaceAttempts) continue;
+        return { outcome: 'out-of-stock', skus: [...demand.keys()].sort() };
+      }
+      if (sqlState(error) === '40P01' && attempt < maxPlaceAttempts) continue;
+      throw error;
+    }
+    if (!row) throw new Error('placing an order returned no row');
+
+    if (row.created_at !== null && row.updated_at !== null) {
+      const names = row.names ?? {};
+      if (row.line_count !== lines.length || row.event_count !== 1) {
+        throw new Error(`order ${order.id} was written with ${row.line_count} of ${lines.length} lines and ${row.event_count} events`);
+      }
+      return {
+        outcome: 'created',
+        order: {
+          id: order.id,
+          customerId: order.customerId,
+          status: 'placed',
+          items: lines.map((line) => orderLine(line.sku, names[line.sku] ?? line.sku, line.quantity, line.unit_price_minor)),
+          total: eur(totalMinor),
+          shippingAddress: order.shippingAddress,
+          createdAt: iso(row.created_at),
+          updatedAt: iso(row.updated_at),
+        },
+      };
+    }
+    if (row.prior_hash !== null && row.prior_order !== null) return replay(input.requestHash, row.prior_hash, row.prior_order);
+    if (row.missing && row.missing.length > 0) return { outcome: 'unknown-sku', skus: row.missing };
+
+    // The key was taken by a request that committed after this statement's snapshot: read it now.
+    const stored = (await db.query<{ request_hash: string; order: OrderJson }>(storedKeySql, [input.key])).rows[0];
+    if (stored) return replay(input.requestHash, stored.request_hash, stored.order);
+    if (attempt >= maxPlaceAttempts) throw new Error(`idempotency key ${input.key} is taken but cannot be read`);
+  }
+}
+
+function replay(requestHash: string, storedHash: string, stored: OrderJson): PlaceOrderResult {
+  return storedHash === requestHash ? { outcome: 'replayed', order: toOrder(stored) } : { outcome: 'key-reused' };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Order state transitions
+
+export type TransitionResult =
+  | { outcome: 'applied' | 'already-applied'; order: Order }
+  | { outcome: 'not-found' }
+  | { outcome: 'conflict'; order: Order };
+
+/** Runs `fn` in a transaction of its own, or in the caller's when given a transaction already. */
+function inTransaction<T>(db: Database | Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return 'transaction' in db ? db.transaction(fn) : fn(db);
+}
+
+/**
+ * Moves an order to `to` if its status is one of `from`, at most once per cause. The order's row lock
+ * serializes every transition of that order, so the cause check and the update cannot interleave with
+ * another transition (a cause recorded by a transaction we waited for is visible to the next statement).
+ */
+export async function transitionOrder(
+  db: Database | Queryable,
+  change: { id: string; from: OrderStatus[]; to: OrderStatus; restock: boolean; causeId: string },
+): Promise<TransitionResult> {
+  if (!uuidPattern.test(change.id)) return { outcome: 'not-found' };
+  return inTransaction(db, async (tx) => {
+    const current = await tx.query('SELECT 1 FROM orders WHERE id = $1 FOR NO KEY UPDATE', [change.id]);
+    if (current.rowCount === 0) return { outcome: 'not-found' };
+    const cause = await tx.query('SELECT 1 FROM order_causes WHERE order_id = $1 AND cause_id = $2', [change.id, change.causeId]);
+    if (cause.rowCount > 0) return { outcome: 'already-applied', order: await mustGetOrder(tx, change.id) };
+    const updated = await tx.query('UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3::text[])', [change.id, change.to, change.from]);
+    if (updated.rowCount === 0) return { outcome: 'conflict', order: await mustGetOrder(tx, change.id) };
+    if (change.restock) {
+      // Same SKU order of locking as placeOrder, for the same reason.
+      await tx.query(
+        `WITH returned AS (
+           SELECT sku, sum(quantity)::int AS quantity FROM order_lines WHERE order_id = $1 GROUP BY sku
+         ), locked AS (
+           SELECT p.sku FROM products p JOIN returned r ON r.sku = p.sku ORDER BY p.sku FOR NO KEY UPDATE OF p
+         )
+         UPDATE products p SET stock = p.stock + r.quantity
+         FROM returned r JOIN locked l ON l.sku = r.sku
+         WHERE p.sku = r.sku`,
+        [change.id],
+      );
+    }
+    await tx.query('INSERT INTO order_causes (order_id, cause_id) VALUES ($1, $2)', [change.id, change.causeId]);
+    return { outcome: 'applied', order: await mustGetOrder(tx, change.id) };
+  });
+}
+
+async function mustGetOrder(db: Queryable, id: string): Promise<Order> {
+  const order = await getOrder(db, id);
+  if (!order) throw new Error(`order ${id} vanished inside its own transaction`);
+  return order;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Event feed (embedded profile)
+//
+// Positions come from a sequence, and on PostgreSQL transactions can commit out of position order:
+// a reader could see 11 before 10 commits and move its cursor past 10. PGlite runs one transaction
+// at a time, so there positions become visible strictly in order and a cursor is exact. The
+// production profile does not use this feed: its relay marks each row published instead.
+
+export interface FeedEvent {
+  position: number;
+  event: AnyCloudEvent;
+}
+
+export async function readEvents(db: Queryable, query: { consumer: string; limit: number }): Promise<FeedEvent[]> {
+  const result = await db.query<{ position: number | string; payload: AnyCloudEvent }>(
+    `SELECT o.position, o.payload FROM outbox o
+     WHERE o.position > coalesce((SELECT c.position FROM consumer_cursors c WHERE c.consumer = $1), 0)
+     ORDER BY o.position LIMIT $2`,
+    [query.consumer, query.limit],
+  );
+  return result.rows.map((row) => ({ position: Number(row.position), event: row.payload }));
+}
+
+/**
+ * Moves a consumer's cursor forward to `position`: never back (a late or repeated ack changes
+ * nothing), and never past the newest event (a wrong ack cannot make the consumer skip future events).
+ */
+export async function ackEvents(db: Queryable, ack: { consumer: string; position: number }): Promise<{ position: number }> {
+  const result = await db.query<{ position: number | string }>(
+    `INSERT INTO consumer_cursors (consumer, position)
+     VALUES ($1, LEAST($2::bigint, (SELECT coalesce(max(position), 0) FROM outbox)))
+     ON CONFLICT (consumer) DO UPDATE
+       SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now()
+     RETURNING position`,
+    [ack.consumer, ack.position],
+  );
+  return { position: Number(result.rows[0]?.position ?? 0) };
+}
+
+export async function latestPosition(db: Queryable): Promise<number> {
+  const result = await db.query<{ position: number | string }>('SELECT coalesce(max(position), 0) AS position FROM outbox');
+  return Number(result.rows[0]?.position ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Outbox relay (production profile)
+
+export interface OutboxEntry {
+  position: number;
+  eventId: string;
+  type: string;
+  subject: string | null;
+  event: AnyCloudEvent;
+}
+
+/**
+ * The oldest unpublished events, locked for the caller's transaction. SKIP LOCKED lets several relays
+ * run side by side, each taking rows no other relay holds. Call inside `db.transaction`, publish,
+ * then markPublished in that same transaction.
+ */
+export async function claimUnpublished(tx: Queryable, limit: number): Promise<OutboxEntry[]> {
+  const result = await tx.query<{ position: number | string; event_id: string; type: string; subject: string | null; payload: AnyCloudEvent }>(
+    `SELECT position, event_id, type, subject, payload FROM outbox
+     WHERE published_at IS NULL
+     ORDER BY position LIMIT $1
+     FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return result.rows.map((row) => ({ position: Number(row.position), eventId: row.event_id, type: row.type, subject: row.subject, event: row.payload }));
+}
+
+export async function markPublished(tx: Queryable, positions: number[]): Promise<number> {
+  if (positions.length === 0) return 0;
+  const result = await tx.query('UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[]) AND published_at IS NULL', [positions]);
+  return result.rowCount;
+}
+
+/** How far the relay is behind: unpublished events and the age of the oldest, in seconds (0 when none). */
+export async function outboxLag(db: Queryable): Promise<{ count: number; oldestAgeSeconds: number }> {
+  const result = await db.query<{ count: number; age: number | null }>(
+    `SELECT count(*)::int AS count, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+     FROM outbox WHERE published_at IS NULL`,
+  );
+  const row = result.rows[0];
+  return { count: row?.count ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Consumers' bookkeeping: processed events and dead letters
+
+export async function recordProcessed(db: Queryable, entry: { consumer: string; eventId: string }): Promise<{ firstTime: boolean }> {
+  const result = await db.query(
+    'INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING',
+    [entry.consumer, entry.eventId],
+  );
+  return { firstTime: result.rowCount === 1 };
+}
+
+export async function isProcessed(db: Queryable, entry: { consumer: string; eventId: string }): Promise<boolean> {
+  const result = await db.query('SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2', [entry.consumer, entry.eventId]);
+  return result.rowCount > 0;
+}
+
+interface DeadLetterRow {
+  id: string;
+  consumer: string;
+  event: AnyCloudEvent;
+  error: string;
+  attempts: number;
+  created_at: Date | string;
+}
+
+const deadLetterColumns = 'id, consumer, event, error, attempts, created_at';
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return { id: row.id, consumer: row.consumer, event: row.event, error: row.error, attempts: row.attempts, createdAt: iso(row.created_at) };
+}
+
+/** Keeps an event a consumer gave up on. Once per (consumer, event): a repeat returns the first record. */
+export async function addDeadLetter(
+  db: Queryable,
+  entry: { consumer: string; event: AnyCloudEvent; error: string; attempts: number },
+): Promise<{ created: boolean; deadLetter: DeadLetter }> {
+  const inserted = await db.query<DeadLetterRow>(
+    `INSERT INTO dead_letters (id, consumer, event_id, event, error, attempts)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+     ON CONFLICT (consumer, event_id) DO NOTHING
+     RETURNING ${deadLetterColumns}`,
+    // The contract bounds the error text; a longer one is cut rather than refused, so the event is kept.
+    [randomUUID(), entry.consumer, entry.event.id, JSON.stringify(entry.event), entry.error.slice(0, 2000), entry.attempts],
+  );
+  const created = inserted.rows[0];
+  if (created) return { created: true, deadLetter: toDeadLetter(created) };
+  const existing = await db.query<DeadLetterRow>(`SELECT ${deadLetterColumns} FROM dead_letters WHERE consumer = $1 AND event_id = $2`, [entry.consumer, entry.event.id]);
+  const row = existing.rows[0];
+  if (!row) throw new Error(`dead letter for ${entry.consumer}/${entry.event.id} conflicted but cannot be read`);
+  return { created: false, deadLetter: toDeadLetter(row) };
+}
+
+export async function listDeadLetters(db: Queryable, limit: number): Promise<DeadLetter[]> {
+  const result = await db.query<DeadLetterRow>(`SELECT ${deadLetterColumns} FROM dead_letters ORDER BY created_at DESC, id DESC LIMIT $1`, [limit]);
+  return result.rows.map(toDeadLetter);
+}
