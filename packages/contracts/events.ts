@@ -22,6 +22,9 @@ export const orderPlaced = event({
 
 export const events = { orderPlaced } as const;
 
+/** The JetStream stream that carries order events in the production profile. */
+export const orderStream = { name: 'ORDERS', subjects: ['orders.>'] } as const;
+
 export const CloudEvent = <D extends TSchema>(type: string, data: D) =>
   Type.Object(
     {

@@ -12,6 +12,7 @@ export { integrationContract } from './integration.js';
 export { partnerContract, FulfilmentRequest, FulfilmentReceipt } from './partner.js';
 export { apiContract } from './api.js';
 export { openapi } from './openapi.js';
+export { snapshotOf, unannouncedBreaks, type Snapshot } from './compatibility.js';
 
 import { storeContract } from './store.js';
 import { ordersContract } from './orders.js';

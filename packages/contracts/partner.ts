@@ -27,7 +27,7 @@ export const partnerContract = contract({
       summary: 'Ask the partner to ship an order. Signed (RFC 9421, Ed25519); the order id is the idempotency key.',
       headers: Type.Object({ 'idempotency-key': IdempotencyKey }),
       body: FulfilmentRequest,
-      responses: { 202: FulfilmentReceipt, 200: FulfilmentReceipt, 401: Problem, 503: Problem }, callers: ['integration'], idempotent: true,
+      responses: { 202: FulfilmentReceipt, 200: FulfilmentReceipt, 401: Problem, 422: Problem, 503: Problem }, callers: ['integration'], idempotent: true,
     }),
   },
 });

@@ -25,7 +25,7 @@ export interface BrokerOptions {
 
 export interface StreamSpec {
   name: string;
-  subjects: string[];
+  subjects: readonly string[];
   /** Window in which a repeated `Nats-Msg-Id` is dropped (server default: 2 minutes). */
   duplicateWindowMs?: number;
   /** Retention by age; unset keeps events until removed by other limits. */
@@ -93,6 +93,8 @@ export interface ConsumerLag {
 
 export interface Broker {
   ensureStream(spec: StreamSpec): Promise<void>;
+  /** Deletes a stream and its consumers, if it exists: a clean slate for a test run. */
+  deleteStream(name: string): Promise<void>;
   publish(subject: string, event: AnyCloudEvent): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumption>;
   consumerInfo(stream: string, durable: string): Promise<ConsumerLag>;
@@ -178,7 +180,7 @@ export async function connectBroker(options: BrokerOptions): Promise<Broker> {
   const broker: Broker = {
     async ensureStream(spec) {
       const limits = {
-        subjects: spec.subjects,
+        subjects: [...spec.subjects],
         ...(spec.duplicateWindowMs !== undefined && { duplicate_window: nanos(spec.duplicateWindowMs) }),
         ...(spec.maxAgeMs !== undefined && { max_age: nanos(spec.maxAgeMs) }),
       };
@@ -187,6 +189,10 @@ export async function connectBroker(options: BrokerOptions): Promise<Broker> {
       } else {
         await jsm.streams.add({ name: spec.name, storage: StorageType.File, ...limits });
       }
+    },
+
+    async deleteStream(name) {
+      if (await exists(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound)) await jsm.streams.delete(name);
     },
 
     async publish(subject, event) {

@@ -14,7 +14,6 @@ import { Agent, request } from 'undici';
 import { serviceNames, spiffeId, topology } from '@msa-poc/contracts';
 import type { ServiceName } from '@msa-poc/contracts';
 import {
-  ensurePki,
   loadIdentity,
   serviceOf,
   spiffeIdOf,
@@ -23,6 +22,7 @@ import {
   verifyPeerIdentity,
 } from './identity.js';
 import type { ServiceIdentity } from './identity.js';
+import { ensurePki } from './pki.js';
 
 const minute = 60_000;
 const hour = 60 * minute;

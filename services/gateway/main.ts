@@ -1,1 +1,4 @@
-export {};
+import { runService } from '@msa-poc/platform/service';
+import { gatewayService } from './service.js';
+
+await runService(gatewayService);

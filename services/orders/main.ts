@@ -1,1 +1,4 @@
-export {};
+import { runService } from '@msa-poc/platform/service';
+import { ordersService } from './service.js';
+
+await runService(ordersService);

@@ -1,1 +1,4 @@
-export {};
+import { runService } from '@msa-poc/platform/service';
+import { partnerService } from './service.js';
+
+await runService(partnerService);

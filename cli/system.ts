@@ -1,0 +1,160 @@
+/**
+ * Starts the whole system as one OS process per service, in dependency order, and stops it in
+ * reverse. Used by `poc up`, `poc prove` and the end-to-end tests alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { startOrder, topology, type ServiceName } from '@msa-poc/contracts';
+import { configEnv, type PlatformConfig } from '@msa-poc/platform/config';
+import { ensurePki } from '@msa-poc/platform/pki';
+import { ensureSigningKey } from '@msa-poc/platform/signatures';
+
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly adminUrl: string;
+}
+
+export interface RunningSystem {
+  readonly config: PlatformConfig;
+  readonly services: ReadonlyMap<ServiceName, ServiceProcess>;
+  /** Restarts one service (after a fault killed it) and waits until it is ready. */
+  restart(name: ServiceName): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly config: PlatformConfig;
+  /** Receives every log line of every service, already parsed when it is JSON. */
+  readonly onLog?: (service: ServiceName, line: string) => void;
+  readonly onProgress?: (message: string) => void;
+  readonly readyTimeoutMs?: number;
+  readonly extraEnv?: Record<string, string>;
+}
+
+export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
+
+/** Creates what a fresh machine lacks: the CA and service certificates, and the signing keys. */
+export async function prepareIdentities(config: PlatformConfig): Promise<string[]> {
+  const { issued } = await ensurePki({ dir: config.pkiDir, services: topology });
+  await ensureSigningKey(config.keysDir, 'integration');
+  await ensureSigningKey(config.keysDir, 'partner');
+  return issued;
+}
+
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+export async function checkPorts(config: PlatformConfig): Promise<void> {
+  const busy: string[] = [];
+  for (const { name } of topology) {
+    const endpoint = config.endpoints[name];
+    if (!(await portFree(endpoint.port, config.host))) busy.push(`${endpoint.port} (${name})`);
+    if (!(await portFree(endpoint.adminPort, config.adminHost))) busy.push(`${endpoint.adminPort} (${name} admin)`);
+  }
+  if (busy.length > 0) {
+    throw new Error(`port${busy.length > 1 ? 's' : ''} already in use: ${busy.join(', ')}. Stop what holds ${busy.length > 1 ? 'them' : 'it'} (\`ss -ltnp\` shows it; an earlier \`poc up\` may still run) or choose others, e.g. POC_GATEWAY_PORT=9443.`);
+  }
+}
+
+async function waitReady(service: ServiceProcess, timeoutMs: number, exited: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    const exit = exited();
+    if (exit) throw new Error(`${service.name} exited while starting (${exit})`);
+    try {
+      const response = await fetch(`${service.adminUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+      const body = (await response.json()) as { checks?: { name: string; ok: boolean; error?: string }[] };
+      last = (body.checks ?? []).filter((c) => !c.ok).map((c) => `${c.name}: ${c.error}`).join('; ') || `HTTP ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`${service.name} was not ready within ${timeoutMs / 1000} s: ${last}`);
+}
+
+export async function startSystem(options: StartOptions): Promise<RunningSystem> {
+  const { config } = options;
+  const progress = options.onProgress ?? (() => undefined);
+  await prepareIdentities(config);
+  await checkPorts(config);
+  const env = { ...process.env, ...configEnv(config), ...options.extraEnv };
+  const services = new Map<ServiceName, ServiceProcess>();
+  const exits = new Map<ServiceName, string>();
+
+  // Each service gets its own process group, so that a Ctrl-C reaches only `poc`, which then stops
+  // them in reverse order; the IPC channel closing tells a service that `poc` itself died.
+  const spawnOne = (name: ServiceName): ServiceProcess => {
+    exits.delete(name);
+    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const endpoint = config.endpoints[name];
+    const service: ServiceProcess = { name, child, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(name, line));
+    }
+    child.once('exit', (code, signal) => exits.set(name, signal ? `signal ${signal}` : `exit code ${code}`));
+    services.set(name, service);
+    return service;
+  };
+  const ready = (service: ServiceProcess): Promise<void> =>
+    waitReady(service, options.readyTimeoutMs ?? 60_000, () => (service.child.exitCode !== null || service.child.signalCode !== null ? exits.get(service.name) ?? 'exited' : undefined));
+
+  const stopOne = async (service: ServiceProcess, graceMs: number): Promise<void> => {
+    const { child } = service;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const stop = async (): Promise<void> => {
+    const order = startOrder().reverse();
+    const perService = Math.floor(9_000 / order.length);
+    for (const name of order) {
+      const service = services.get(name);
+      if (service) {
+        progress(`stopping ${name}`);
+        await stopOne(service, perService);
+      }
+    }
+  };
+
+  try {
+    // All at once: each service reports ready only once what it depends on is reachable.
+    progress(`starting ${startOrder().join(', ')}`);
+    const started = startOrder().map(spawnOne);
+    await Promise.all(started.map(async (service) => {
+      await ready(service);
+      progress(`${service.name} ready`);
+    }));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    config,
+    services,
+    restart: async (name) => {
+      const current = services.get(name);
+      if (current) await stopOne(current, 5_000);
+      const service = spawnOne(name);
+      await ready(service);
+      return service;
+    },
+    stop,
+  };
+}

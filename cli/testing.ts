@@ -1,0 +1,112 @@
+/** Support for tests that start the real system: free ports, a private home, typed clients. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { orderStream, topology, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { connectBroker } from '@msa-poc/platform/broker';
+import { createClient, type ClientHandle } from '@msa-poc/platform/client';
+import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
+import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
+import { startSystem, type RunningSystem } from './system.js';
+
+/** A port the OS reports free right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Creates an empty database next to the one `adminUrl` names; `drop` removes it. */
+export async function createScratchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `poc_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(`cannot reach PostgreSQL at ${adminUrl.replace(/\/\/[^@]*@/, '//')} for the production-profile tests: ${(error as Error).message}. Start it (see .ci/run) or set POC_TEST_DATABASE_URL.`);
+  }
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export interface TestSystem extends RunningSystem {
+  readonly home: string;
+  readonly logs: string[];
+  /** A typed client that calls `contract`'s service with the certificate of `as`. */
+  client<C extends ServiceContract>(contract: C, as: ServiceName): ClientHandle<C>;
+  dispose(): Promise<void>;
+}
+
+export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string> } = {}): Promise<TestSystem> {
+  const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...options.env };
+  for (const entry of topology) {
+    env[`POC_${entry.name.toUpperCase()}_PORT`] = String(await freePort());
+    env[`POC_${entry.name.toUpperCase()}_ADMIN_PORT`] = String(await freePort());
+    delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  }
+  let dropDatabase = async (): Promise<void> => undefined;
+  if (env.POC_PROFILE === 'production') {
+    // A database of its own per test system, and a clean event stream: runs never see each other's orders.
+    const fresh = await createScratchDatabase(process.env.POC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+    env.POC_DATABASE_URL = fresh.url;
+    dropDatabase = fresh.drop;
+    env.POC_NATS_URL ||= process.env.POC_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+    const broker = await connectBroker({ url: env.POC_NATS_URL, name: 'test-setup' });
+    await broker.deleteStream(orderStream.name);
+    await broker.close();
+  }
+  const config: PlatformConfig = loadConfig(env);
+  const logs: string[] = [];
+  const handles: ClientHandle<ServiceContract>[] = [];
+  let system: RunningSystem;
+  try {
+    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home } });
+  } catch (error) {
+    process.stderr.write(logs.slice(-40).join('\n'));
+    rmSync(home, { recursive: true, force: true });
+    await dropDatabase();
+    throw error;
+  }
+  return {
+    ...system,
+    home,
+    logs,
+    client(contract, as) {
+      const handle = createClient(contract, { origin: config.endpoints[contract.service].url, peer: contract.service, connect: tlsClientOptions(loadIdentity(config.pkiDir, as), contract.service) });
+      handles.push(handle as unknown as ClientHandle<ServiceContract>);
+      return handle;
+    },
+    async dispose() {
+      await Promise.allSettled(handles.map((h) => h.close()));
+      await system.stop();
+      rmSync(home, { recursive: true, force: true });
+      await dropDatabase();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * Typed clients generated from a contract. A service calls another only through these: the call
+ * is typed both ways, what comes back is validated against the callee's contract, and deadlines,
+ * retries (idempotent routes only), circuit breaking, trace propagation and metrics are applied
+ * the same way on every hop.
+ */
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { ReplyOf, RequestOf, RouteSpec, ServiceContract } from '@msa-poc/contracts';
+import { UpstreamError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { CircuitBreaker, retry, type RetryPolicy } from './resilience.js';
+import { childOf, currentContext, formatTraceparent } from './telemetry.js';
+import { validate } from './validation.js';
+
+export type Client<C extends ServiceContract> = {
+  readonly [K in keyof C['routes']]: (request: RequestOf<C['routes'][K]>, options?: CallOptions) => Promise<ReplyOf<C['routes'][K]>>;
+};
+
+export interface CallOptions {
+  /** Upper bound for this call, retries included; the request's own deadline still applies. */
+  readonly timeoutMs?: number;
+  /** Extra headers, e.g. a signature computed over the exact body. */
+  readonly headers?: Record<string, string>;
+}
+
+/** Signs or otherwise decorates an outgoing request once its exact bytes are known. */
+export type RequestSigner = (request: { method: string; url: string; headers: Record<string, string>; body: string | undefined }) => Record<string, string>;
+
+export interface ClientOptions {
+  /** e.g. `https://127.0.0.1:8102` */
+  readonly origin: string;
+  /** Name of the callee, for metrics, spans and error messages. */
+  readonly peer: string;
+  readonly connect: Pool.Options['connect'];
+  readonly metrics?: Metrics;
+  readonly connections?: number;
+  readonly timeoutMs?: number;
+  readonly retry?: RetryPolicy;
+  readonly breaker?: { failureThreshold: number; openMs: number };
+  readonly signer?: RequestSigner;
+  /** Largest response body accepted, in bytes. */
+  readonly maxResponseBytes?: number;
+}
+
+export interface ClientHandle<C extends ServiceContract> {
+  readonly client: Client<C>;
+  readonly breaker: CircuitBreaker;
+  /** Resolves when the peer completes a mutual-TLS request; for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const defaultRetry: RetryPolicy = { attempts: 3, baseMs: 25, capMs: 400 };
+
+function buildPath(spec: RouteSpec, params: Record<string, unknown> | undefined, query: Record<string, unknown> | undefined): string {
+  let path = spec.path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const value = params?.[name];
+    if (value === undefined) throw new TypeError(`missing path parameter "${name}" for ${spec.method} ${spec.path}`);
+    return encodeURIComponent(String(value));
+  });
+  if (query) {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null) search.append(key, String(value));
+    const text = search.toString();
+    if (text) path += `?${text}`;
+  }
+  return path;
+}
+
+const retryableStatuses = new Set([502, 503, 504]);
+
+export function createClient<C extends ServiceContract>(contract: C, options: ClientOptions): ClientHandle<C> {
+  const pool = new Pool(options.origin, {
+    connect: options.connect,
+    connections: options.connections ?? 32,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 60_000,
+    pipelining: 1,
+  });
+  const peer = options.peer;
+  const metrics = options.metrics;
+  const breaker = new CircuitBreaker({
+    failureThreshold: options.breaker?.failureThreshold ?? 5,
+    openMs: options.breaker?.openMs ?? 2_000,
+    onStateChange: (state) => metrics?.breakerState.set({ peer_service: peer }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
+  });
+  const maxBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
+
+  async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    if (!breaker.tryAcquire()) {
+      throw new UpstreamError('unavailable', peer, `${peer} is failing; its circuit is open for another ${breaker.retryAfterMs()} ms.`, { retryable: false, headers: { 'retry-after': String(Math.ceil(breaker.retryAfterMs() / 1000)) } });
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      breaker.success(); // not the peer's fault: release a half-open probe
+      throw new UpstreamError('deadlineExceeded', peer, `no time left to call ${peer} (${name}).`, { retryable: false });
+    }
+    let response: Dispatcher.ResponseData;
+    try {
+      // Signed per attempt: a signature carries a single-use nonce, so a retry needs a fresh one.
+      const sent = { ...headers, 'x-request-timeout-ms': String(remaining) };
+      const signed = options.signer ? { ...sent, ...options.signer({ method: spec.method, url: `${options.origin}${path}`, headers: sent, body }) } : sent;
+      response = await pool.request({
+        method: spec.method,
+        path,
+        headers: signed,
+        body,
+        headersTimeout: remaining,
+        bodyTimeout: remaining,
+        signal: AbortSignal.timeout(remaining),
+      });
+    } catch (error) {
+      breaker.failure();
+      const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+      if (timedOut) throw new UpstreamError('deadlineExceeded', peer, `${peer} did not answer ${name} within ${remaining} ms.`, { retryable: true, cause: error });
+      throw new UpstreamError('unavailable', peer, `cannot reach ${peer} for ${name}: ${(error as Error).message}`, { retryable: true, cause: error });
+    }
+    let text: string;
+    try {
+      const length = Number(response.headers['content-length'] ?? 0);
+      if (length > maxBytes) {
+        response.body.destroy();
+        throw new Error(`response of ${length} bytes exceeds the ${maxBytes}-byte limit`);
+      }
+      text = await response.body.text();
+    } catch (error) {
+      breaker.failure();
+      throw new UpstreamError('unavailable', peer, `${peer} broke off its answer to ${name}: ${(error as Error).message}`, { retryable: true, cause: error });
+    }
+    const status = response.statusCode;
+    if (status >= 500) breaker.failure();
+    else breaker.success();
+    const schema = spec.responses[status];
+    if (!schema) {
+      const retryable = retryableStatuses.has(status);
+      throw new UpstreamError(retryable ? 'unavailable' : 'upstreamContract', peer, `${peer} answered ${name} with ${status}, which its contract does not list${text ? `: ${text.slice(0, 200)}` : ''}.`, { retryable });
+    }
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new UpstreamError('upstreamContract', peer, `${peer} answered ${name} with a body that is not JSON.`, { retryable: false });
+    }
+    const checked = validate(schema, parsed);
+    if (!checked.ok) {
+      throw new UpstreamError('upstreamContract', peer, `${peer} answered ${name} (${status}) outside its contract: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, { retryable: false });
+    }
+    const replyHeaders: Record<string, string> = {};
+    for (const key of ['retry-after', 'location']) {
+      const value = response.headers[key];
+      if (typeof value === 'string') replyHeaders[key] = value;
+    }
+    return { status, body: checked.value, headers: replyHeaders };
+  }
+
+  const client: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(contract.routes) as [string, RouteSpec][]) {
+    client[name] = async (request: { params?: Record<string, unknown>; query?: Record<string, unknown>; headers?: Record<string, string>; body?: unknown }, callOptions: CallOptions = {}) => {
+      const context = currentContext();
+      const timeout = callOptions.timeoutMs ?? options.timeoutMs ?? 5_000;
+      const deadline = Math.min(Date.now() + timeout, context?.deadline ?? Infinity);
+      const path = buildPath(spec, request.params, request.query);
+      const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+      const span = childOf(context?.trace);
+      const headers: Record<string, string> = {
+        ...(request.headers ?? {}),
+        ...(callOptions.headers ?? {}),
+        traceparent: formatTraceparent(span),
+        ...(context ? { 'x-request-id': context.requestId } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      };
+      const started = performance.now();
+      let outcome = 'error';
+      try {
+        const result = await retry((n) => attempt(name, spec, path, headers, body, deadline), {
+          ...(spec.idempotent ? options.retry ?? defaultRetry : { attempts: 1, baseMs: 0, capMs: 0 }),
+          deadline,
+          retryable: (error) => error instanceof UpstreamError && error.retryable,
+          onRetry: () => metrics?.retries.inc({ peer_service: peer, operation: name }),
+        });
+        outcome = String(result.status);
+        return result;
+      } catch (error) {
+        if (error instanceof UpstreamError) outcome = error.problem.status === 504 ? 'timeout' : 'unavailable';
+        throw error;
+      } finally {
+        metrics?.clientDuration.observe({ peer_service: peer, operation: name, outcome }, (performance.now() - started) / 1000);
+      }
+    };
+  }
+  const ping = async (): Promise<void> => {
+    const response = await pool.request({ method: 'GET', path: '/openapi.json', headersTimeout: 2_000, bodyTimeout: 2_000 });
+    await response.body.dump();
+    if (response.statusCode !== 200) throw new Error(`${peer} answered ${response.statusCode}`);
+  };
+  return { client: client as Client<C>, breaker, ping, close: () => pool.close() };
+}

@@ -1,0 +1,132 @@
+/**
+ * Configuration comes from the environment, is validated once at start, and every mistake is
+ * reported with the variable's name, its value and what would be accepted.
+ */
+import { resolve } from 'node:path';
+import { serviceNames, topology, type ServiceName } from '@msa-poc/contracts';
+
+export type Profile = 'embedded' | 'production';
+
+export interface Endpoint {
+  readonly port: number;
+  readonly adminPort: number;
+  /** Where callers reach the service: `https://127.0.0.1:<port>` unless POC_<NAME>_URL says otherwise. */
+  readonly url: string;
+}
+
+export interface PlatformConfig {
+  readonly profile: Profile;
+  /** Everything local and secret-ish: `.poc/` (PKI, signing keys, embedded database). Never committed. */
+  readonly home: string;
+  readonly pkiDir: string;
+  readonly keysDir: string;
+  readonly dataDir: string;
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  readonly endpoints: Readonly<Record<ServiceName, Endpoint>>;
+  readonly databaseUrl: string | undefined;
+  readonly natsUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  /** Host the admin port binds to: loopback unless a container needs it reachable for probes. */
+  readonly adminHost: string;
+  /** Host the service port binds to. */
+  readonly host: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const envName = (service: ServiceName, what: 'PORT' | 'ADMIN_PORT' | 'URL') => `POC_${service.toUpperCase()}_${what}`;
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new ConfigError(`${name}="${raw}" is not a port number (1-65535); unset it to use ${fallback}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name}="${raw}" is not one of ${allowed.join(', ')}; unset it to use ${fallback}`);
+  return raw as T;
+}
+
+function url(env: Env, name: string, protocols: readonly string[], required: boolean, hint: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    if (required) throw new ConfigError(`${name} is not set; ${hint}`);
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL; ${hint}`);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${protocols.join(' or ')}, not ${parsed.protocol}; ${hint}`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): PlatformConfig {
+  const profile = oneOf<Profile>(env, 'POC_PROFILE', ['embedded', 'production'], 'embedded');
+  const home = resolve(env.POC_HOME || '.poc');
+  const endpoints = {} as Record<ServiceName, Endpoint>;
+  for (const entry of topology) {
+    const p = port(env, envName(entry.name, 'PORT'), entry.port);
+    const adminPort = port(env, envName(entry.name, 'ADMIN_PORT'), entry.adminPort);
+    const serviceUrl = url(env, envName(entry.name, 'URL'), ['https:'], false, `set it to where ${entry.name} listens, e.g. https://${entry.name}:${entry.port}`) ?? `https://127.0.0.1:${p}`;
+    endpoints[entry.name] = { port: p, adminPort, url: serviceUrl };
+  }
+  const production = profile === 'production';
+  const ports = new Map<number, string>();
+  for (const name of serviceNames) {
+    for (const [kind, value] of [['port', endpoints[name].port], ['admin port', endpoints[name].adminPort]] as const) {
+      const clash = ports.get(value);
+      if (clash) throw new ConfigError(`port ${value} is configured twice: ${clash} and ${name} ${kind}; give each its own`);
+      ports.set(value, `${name} ${kind}`);
+    }
+  }
+  return {
+    profile,
+    home,
+    pkiDir: resolve(home, 'pki'),
+    keysDir: resolve(home, 'keys'),
+    dataDir: resolve(env.POC_DATA_DIR || resolve(home, 'data')),
+    logLevel: oneOf(env, 'POC_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    endpoints,
+    databaseUrl: url(env, 'POC_DATABASE_URL', ['postgres:', 'postgresql:'], production, 'the production profile needs PostgreSQL, e.g. POC_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test'),
+    natsUrl: url(env, 'POC_NATS_URL', ['nats:', 'tls:'], production, 'the production profile needs NATS with JetStream, e.g. POC_NATS_URL=nats://127.0.0.1:4222'),
+    redisUrl: url(env, 'POC_REDIS_URL', ['redis:', 'rediss:'], false, 'e.g. POC_REDIS_URL=redis://127.0.0.1:6379'),
+    adminHost: env.POC_ADMIN_HOST || '127.0.0.1',
+    host: env.POC_HOST || '127.0.0.1',
+  };
+}
+
+/** The environment that makes a child process see the same configuration. */
+export function configEnv(config: PlatformConfig): Record<string, string> {
+  const env: Record<string, string> = { POC_PROFILE: config.profile, POC_HOME: config.home, POC_DATA_DIR: config.dataDir, POC_LOG_LEVEL: config.logLevel };
+  for (const name of serviceNames) {
+    env[envName(name, 'PORT')] = String(config.endpoints[name].port);
+    env[envName(name, 'ADMIN_PORT')] = String(config.endpoints[name].adminPort);
+    env[envName(name, 'URL')] = config.endpoints[name].url;
+  }
+  if (config.databaseUrl) env.POC_DATABASE_URL = config.databaseUrl;
+  if (config.natsUrl) env.POC_NATS_URL = config.natsUrl;
+  if (config.redisUrl) env.POC_REDIS_URL = config.redisUrl;
+  return env;
+}
+
+/** An integer setting of one service, with bounds, from its own variable. */
+export function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name}="${raw}" must be a whole number from ${min} to ${max}; unset it to use ${fallback}`);
+  return value;
+}

@@ -1,0 +1,190 @@
+/**
+ * The chassis that runs a service: configuration, identity, logging, metrics, typed clients for
+ * its dependencies, the mTLS server, the admin port, readiness, and graceful shutdown. A service
+ * declares what it is; this file makes it a process.
+ */
+import type { FastifyInstance } from 'fastify';
+import { serviceEntry, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { createAdminServer } from './admin.js';
+import type { ReadinessCheck } from './admin.js';
+import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
+import { loadConfig, type PlatformConfig } from './config.js';
+import { loadIdentity, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
+import { Metrics } from './metrics.js';
+import { createServer, type Handlers } from './server.js';
+import { createLogger, type Logger } from './telemetry.js';
+
+type Dependencies = Readonly<Record<string, ServiceContract>>;
+
+export interface ServiceContext<D extends Dependencies> {
+  readonly name: ServiceName;
+  readonly config: PlatformConfig;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Typed clients, one per dependency, over mutual TLS. */
+  readonly clients: { readonly [K in keyof D]: Client<D[K]> };
+  /** Per-dependency client settings, e.g. a signer for an external partner. */
+}
+
+export interface ServiceInstance<C extends ServiceContract> {
+  readonly handlers: Handlers<C>;
+  /** What must be reachable before this service takes traffic. */
+  readonly readiness?: readonly ReadinessCheck[];
+  /** Extra loopback-only admin routes (fault hooks, ledgers). */
+  readonly admin?: (app: FastifyInstance) => void;
+  /** Background work started once the server listens (consumers, relays). */
+  readonly start?: () => Promise<void>;
+  /** Called the moment shutdown begins, before in-flight requests drain: end long polls here. */
+  readonly drain?: () => void;
+  /** Stops background work; called after the server stopped taking requests, before pools close. */
+  readonly stop?: () => Promise<void>;
+}
+
+export interface ServiceDefinition<C extends ServiceContract, D extends Dependencies> {
+  readonly contract: C;
+  readonly dependencies: D;
+  /** Per-dependency client settings beyond the defaults (timeouts, a request signer). */
+  readonly clientOptions?: (context: { config: PlatformConfig; env: Readonly<Record<string, string | undefined>> }) => Partial<Record<keyof D, Partial<ClientOptions>>>;
+  readonly setup: (context: ServiceContext<D>) => Promise<ServiceInstance<C>>;
+}
+
+export const defineService = <C extends ServiceContract, D extends Dependencies>(definition: ServiceDefinition<C, D>): ServiceDefinition<C, D> => definition;
+
+export interface RunningService {
+  readonly name: ServiceName;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly log: Logger;
+  /** Graceful stop: stop taking requests, drain in-flight ones, stop background work, close pools. */
+  close(): Promise<void>;
+}
+
+/** Internal peers get our certificate; the public edge and external parties authenticate us otherwise. */
+function clientTls(identity: ServiceIdentity, peer: ServiceName): TlsClientOptions {
+  const options = tlsClientOptions(identity, peer);
+  if (serviceEntry(peer).exposure === 'internal') return options;
+  const { cert: _cert, key: _key, ...withoutCertificate } = options;
+  return withoutCertificate as TlsClientOptions;
+}
+
+export async function startService<C extends ServiceContract, D extends Dependencies>(
+  definition: ServiceDefinition<C, D>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<RunningService> {
+  const name = definition.contract.service;
+  const entry = serviceEntry(name);
+  const config = loadConfig(env);
+  const log = createLogger(name, config.logLevel);
+  const metrics = new Metrics(name);
+  const identity = loadIdentity(config.pkiDir, name);
+  const endpoint = config.endpoints[name];
+
+  const extra: Partial<Record<keyof D, Partial<ClientOptions>>> = definition.clientOptions?.({ config, env }) ?? {};
+  const handles: ClientHandle<ServiceContract>[] = [];
+  const peerChecks: ReadinessCheck[] = [];
+  const clients: Record<string, Client<ServiceContract>> = {};
+  for (const [key, contract] of Object.entries(definition.dependencies)) {
+    const peer = contract.service;
+    const handle = createClient(contract, {
+      origin: config.endpoints[peer].url,
+      peer,
+      // External parties get no client certificate of ours: they authenticate our signatures instead.
+      connect: clientTls(identity, peer),
+      metrics,
+      ...extra[key as keyof D],
+    });
+    handles.push(handle);
+    clients[key] = handle.client;
+    if (serviceEntry(peer).exposure === 'internal') peerChecks.push({ name: peer, check: () => handle.ping() });
+  }
+
+  let accepting = false;
+  const context: ServiceContext<D> = { name, config, env, log, metrics, clients: clients as ServiceContext<D>['clients'] };
+  const instance = await definition.setup(context);
+
+  const server = await createServer({
+    contract: definition.contract,
+    handlers: instance.handlers,
+    tls: tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
+    exposure: entry.exposure,
+    publicOrigin: endpoint.url,
+    log,
+    metrics,
+  });
+  const admin = createAdminServer({ service: name, metrics, checks: () => [...(instance.readiness ?? []), ...peerChecks], accepting: () => accepting });
+  instance.admin?.(admin);
+
+  try {
+    await server.listen({ port: endpoint.port, host: config.host });
+  } catch (error) {
+    throw portError(error, name, 'port', endpoint.port);
+  }
+  try {
+    await admin.listen({ port: endpoint.adminPort, host: config.adminHost });
+  } catch (error) {
+    await server.close();
+    throw portError(error, name, 'admin port', endpoint.adminPort);
+  }
+  await instance.start?.();
+  accepting = true;
+  log.info({ port: endpoint.port, adminPort: endpoint.adminPort, profile: config.profile }, `${name} ready`);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      accepting = false;
+      log.info(`${name} stopping: draining in-flight requests`);
+      instance.drain?.();
+      await server.close();
+      await instance.stop?.();
+      await Promise.allSettled(handles.map((h) => h.close()));
+      await admin.close();
+      log.info(`${name} stopped`);
+    })();
+    return closing;
+  };
+  return { name, port: endpoint.port, adminPort: endpoint.adminPort, log, close };
+}
+
+function portError(error: unknown, service: string, what: string, port: number): Error {
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return new Error(`${service} cannot listen on its ${what} ${port}: the port is already in use. Stop whatever holds it (\`ss -ltnp 'sport = :${port}'\` shows it) or set POC_${service.toUpperCase()}_${what === 'port' ? 'PORT' : 'ADMIN_PORT'}.`, { cause: error });
+  }
+  return error as Error;
+}
+
+/** Entry point of a service process: start, then stop gracefully on SIGINT/SIGTERM within 10 s. */
+export async function runService<C extends ServiceContract, D extends Dependencies>(definition: ServiceDefinition<C, D>): Promise<void> {
+  let running: RunningService;
+  try {
+    running = await startService(definition);
+  } catch (error) {
+    process.stderr.write(`${definition.contract.service} failed to start: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    running.log.info({ signal }, 'shutdown requested');
+    const timer = setTimeout(() => {
+      running.log.error('graceful shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    timer.unref();
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  // Started by `poc`: when its IPC channel closes, `poc` is gone and nobody else will stop us.
+  if (process.send) process.once('disconnect', () => stop('parent exited'));
+  process.on('unhandledRejection', (error) => running.log.error({ err: error }, 'unhandled rejection'));
+}
+
+export type { Client } from './client.js';
+export type { Caller, Handler, Handlers, HttpView } from './server.js';
+export type { ReadinessCheck } from './admin.js';

@@ -1,0 +1,69 @@
+/**
+ * What happens to a placed order: it is handed to the partner exactly once in effect. The partner
+ * deduplicates by order id (its idempotency key), and the processed-event record lets a redelivered
+ * event skip the call altogether.
+ */
+import { OrderPlacedEvent, type AnyCloudEvent, type ordersContract, type partnerContract, type storeContract } from '@msa-poc/contracts';
+import type { Client } from '@msa-poc/platform/service';
+import { UpstreamError } from '@msa-poc/platform/errors';
+import type { Logger } from '@msa-poc/platform/telemetry';
+import { validate } from '@msa-poc/platform/validation';
+
+export const consumerName = 'integration';
+
+/** done: nothing more to do; retry: a transient failure; dead: retrying cannot help. */
+export type Outcome = { readonly kind: 'done'; readonly note?: string } | { readonly kind: 'retry'; readonly error: string } | { readonly kind: 'dead'; readonly error: string; readonly failOrder: boolean };
+
+export interface FulfilmentDeps {
+  readonly store: Client<typeof storeContract>;
+  readonly orders: Client<typeof ordersContract>;
+  readonly partner: Client<typeof partnerContract>;
+  readonly log: Logger;
+}
+
+export async function fulfil(event: AnyCloudEvent, { store, partner }: FulfilmentDeps): Promise<Outcome> {
+  const checked = validate<OrderPlacedEvent>(OrderPlacedEvent, event);
+  if (!checked.ok) return { kind: 'dead', error: `event breaks the order.placed contract: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, failOrder: false };
+  const { data } = checked.value;
+  try {
+    const seen = await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } });
+    if (seen.body.processed) return { kind: 'done', note: 'already processed' };
+    const order = await store.getOrder({ params: { id: data.orderId } });
+    if (order.status === 404) return { kind: 'dead', error: `order ${data.orderId} does not exist`, failOrder: false };
+    if (order.body.status !== 'placed') {
+      await store.recordProcessed({ body: { consumer: consumerName, eventId: event.id } });
+      return { kind: 'done', note: `order is ${order.body.status}; not sent to the partner` };
+    }
+    const receipt = await partner.submitFulfilment({
+      headers: { 'idempotency-key': data.orderId },
+      body: { orderId: data.orderId, items: data.items, shippingAddress: data.shippingAddress },
+    });
+    switch (receipt.status) {
+      case 200:
+      case 202:
+        await store.recordProcessed({ body: { consumer: consumerName, eventId: event.id } });
+        return { kind: 'done' };
+      case 401:
+        // The partner refuses our signature: a key or clock problem that no retry fixes.
+        return { kind: 'dead', error: `partner refused our signature: ${receipt.body.detail ?? receipt.body.title}`, failOrder: false };
+      case 422:
+        // The partner will never take this order (it does not ship there): the order has failed.
+        return { kind: 'dead', error: `partner cannot fulfil the order: ${receipt.body.detail ?? receipt.body.title}`, failOrder: true };
+      case 503:
+        return { kind: 'retry', error: `partner unavailable: ${receipt.body.detail ?? receipt.body.title}` };
+    }
+  } catch (error) {
+    if (error instanceof UpstreamError) return { kind: 'retry', error: error.message };
+    throw error;
+  }
+}
+
+/** Keeps an event that could not be processed, so that a person can see why and replay it. */
+export async function deadLetter(event: AnyCloudEvent, outcome: { error: string; failOrder?: boolean }, attempts: number, { store, orders, log }: FulfilmentDeps): Promise<void> {
+  await store.addDeadLetter({ body: { consumer: consumerName, event, error: outcome.error.slice(0, 2000), attempts } });
+  log.warn({ eventId: event.id, attempts, error: outcome.error }, 'event dead-lettered');
+  // A transient failure leaves the order placed, so that a replay can still fulfil it; a permanent
+  // refusal fails the order and returns its stock.
+  const orderId = (event.data as { orderId?: string } | undefined)?.orderId;
+  if (outcome.failOrder && orderId) await orders.failOrder({ params: { id: orderId }, body: { reason: outcome.error.slice(0, 500), causeId: `dead-letter:${event.id}` } });
+}

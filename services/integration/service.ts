@@ -1,0 +1,61 @@
+/**
+ * integration — the bridge to the fulfilment partner. Consumes order.placed events, sends each
+ * order to the partner with a signed request (RFC 9421, Ed25519), retries with backoff,
+ * dead-letters what cannot be delivered, and turns the partner's callbacks into fulfilled orders.
+ */
+import { integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
+import { connectBroker, type Broker } from '@msa-poc/platform/broker';
+import { intSetting } from '@msa-poc/platform/config';
+import { defineService } from '@msa-poc/platform/service';
+import { loadSigningKey, signRequest } from '@msa-poc/platform/signatures';
+import { integrationApi } from './api.js';
+import { subscribeToBroker, subscribeToFeed, type Subscription } from './subscription.js';
+
+export const integrationService = defineService({
+  contract: integrationContract,
+  dependencies: { store: storeContract, orders: ordersContract, partner: partnerContract },
+  clientOptions: ({ config }) => {
+    const privateKey = loadSigningKey(config.keysDir, 'integration');
+    return {
+      partner: {
+        timeoutMs: 5_000,
+        // Each attempt is signed afresh; retries stay with the subscription, which backs off longer.
+        retry: { attempts: 1, baseMs: 0, capMs: 0 },
+        signer: ({ method, url, headers, body }) => signRequest({ method, url, headers, ...(body === undefined ? {} : { body }), keyId: 'integration', privateKey }),
+      },
+    };
+  },
+  async setup({ clients, config, env, log, metrics }) {
+    const retry = {
+      maxAttempts: intSetting(env, 'POC_INTEGRATION_MAX_ATTEMPTS', 8, 1, 100),
+      baseMs: intSetting(env, 'POC_INTEGRATION_RETRY_BASE_MS', 250, 1, 60_000),
+      capMs: intSetting(env, 'POC_INTEGRATION_RETRY_CAP_MS', 4_000, 1, 600_000),
+    };
+    const concurrency = intSetting(env, 'POC_INTEGRATION_CONCURRENCY', 32, 1, 1_000);
+    const deps = { store: clients.store, orders: clients.orders, partner: clients.partner, log };
+    let broker: Broker | undefined;
+    let subscription: Subscription | undefined;
+    void metrics;
+    return {
+      handlers: integrationApi(clients.orders),
+      readiness: [
+        ...(config.profile === 'production'
+          ? [{ name: 'broker', check: async () => { if (!broker?.isConnected()) throw new Error(`not connected to NATS at ${config.natsUrl}`); } }]
+          : []),
+      ],
+      start: async () => {
+        if (config.profile === 'production') {
+          broker = await connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg) });
+          await broker.ensureStream(orderStream);
+          subscription = await subscribeToBroker(deps, broker, retry, concurrency);
+        } else {
+          subscription = subscribeToFeed(deps, retry, concurrency);
+        }
+      },
+      stop: async () => {
+        await subscription?.stop();
+        await broker?.close();
+      },
+    };
+  },
+});

@@ -1,0 +1,116 @@
+/**
+ * Where events come from: the store's feed (embedded profile) or a JetStream durable consumer
+ * (production). Either way an event is acknowledged only after its effect is recorded, retried
+ * with backoff while the failure is transient, and dead-lettered after the last attempt.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AnyCloudEvent } from '@msa-poc/contracts';
+import type { Broker } from '@msa-poc/platform/broker';
+import { orderStream } from '@msa-poc/contracts';
+import { backoffDelay } from '@msa-poc/platform/resilience';
+import { consumerName, deadLetter, fulfil, type FulfilmentDeps } from './fulfilment.js';
+
+export interface RetrySettings {
+  readonly maxAttempts: number;
+  readonly baseMs: number;
+  readonly capMs: number;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+  stats(): { processed: number; retried: number; deadLettered: number; lastError: string | undefined };
+}
+
+class Stats {
+  processed = 0;
+  retried = 0;
+  deadLettered = 0;
+  lastError: string | undefined;
+  snapshot() {
+    return { processed: this.processed, retried: this.retried, deadLettered: this.deadLettered, lastError: this.lastError };
+  }
+}
+
+/** Embedded profile: long-poll the store's feed, process a batch concurrently, then move the cursor. */
+export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batchSize: number): Subscription {
+  const stopping = new AbortController();
+  const stats = new Stats();
+
+  async function processWithRetries(event: AnyCloudEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await fulfil(event, deps);
+      if (outcome.kind === 'done') {
+        stats.processed += 1;
+        return;
+      }
+      stats.lastError = outcome.error;
+      if (outcome.kind === 'dead' || attempt >= retry.maxAttempts) {
+        await deadLetter(event, outcome, attempt, deps);
+        stats.deadLettered += 1;
+        return;
+      }
+      stats.retried += 1;
+      // An abort here leaves the batch unacknowledged: it is redelivered after restart.
+      await sleep(backoffDelay(attempt, retry.baseMs, retry.capMs), undefined, { signal: stopping.signal });
+    }
+  }
+
+  const loop = (async () => {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000 });
+        const batch = reply.body.events;
+        if (batch.length === 0) continue;
+        await Promise.all(batch.map((item) => processWithRetries(item.event)));
+        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } });
+        failures = 0;
+      } catch (error) {
+        if (stopping.signal.aborted) break;
+        failures += 1;
+        stats.lastError = (error as Error).message;
+        const delay = backoffDelay(Math.min(failures, 8), 100, 5_000) + 50;
+        deps.log.warn({ err: (error as Error).message, retryInMs: delay }, 'event feed unavailable; retrying');
+        await sleep(delay, undefined, { signal: stopping.signal }).catch(() => undefined);
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopping.abort();
+      await loop;
+    },
+    stats: () => stats.snapshot(),
+  };
+}
+
+/** Production profile: a durable JetStream pull consumer with explicit acks. */
+export async function subscribeToBroker(deps: FulfilmentDeps, broker: Broker, retry: RetrySettings, concurrency: number): Promise<Subscription> {
+  const stats = new Stats();
+  const consumer = await broker.consume({
+    stream: orderStream.name,
+    durable: consumerName,
+    filterSubject: 'orders.placed',
+    maxDeliver: retry.maxAttempts,
+    ackWaitMs: 30_000,
+    concurrency,
+    deadLetterSubject: `dlq.${consumerName}`,
+    handler: async (event, delivery) => {
+      const outcome = await fulfil(event, deps);
+      if (outcome.kind === 'done') {
+        stats.processed += 1;
+        return 'ack';
+      }
+      stats.lastError = outcome.error;
+      if (outcome.kind === 'dead' || delivery.deliveryCount >= retry.maxAttempts) {
+        await deadLetter(event, outcome, delivery.deliveryCount, deps);
+        stats.deadLettered += 1;
+        return { deadLetter: outcome.error };
+      }
+      stats.retried += 1;
+      return { retryAfterMs: backoffDelay(delivery.deliveryCount, retry.baseMs, retry.capMs), error: outcome.error };
+    },
+  });
+  return { stop: () => consumer.stop(), stats: () => stats.snapshot() };
+}

@@ -1,0 +1,102 @@
+/** The store API: each route is one repository operation, its outcome mapped to the contract. */
+import { orderPlaced, OrderPlacedEvent, problem, type storeContract } from '@msa-poc/contracts';
+import type { Handlers } from '@msa-poc/platform/service';
+import { uuidv7 } from '@msa-poc/platform/ids';
+import { validate } from '@msa-poc/platform/validation';
+import type { Database } from './database.js';
+import type { FeedSignal } from './feed.js';
+import { longPoll } from './feed.js';
+import * as repository from './repository.js';
+
+export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal): Handlers<typeof storeContract> {
+  return {
+    listProducts: async () => ({ status: 200, body: { items: await repository.listProducts(db) } }),
+
+    placeOrder: async ({ headers, body }) => {
+      const { order } = body;
+      const event = {
+        specversion: '1.0' as const,
+        id: uuidv7(),
+        source: '/store',
+        type: orderPlaced.type,
+        time: new Date().toISOString(),
+        datacontenttype: 'application/json' as const,
+        subject: order.id,
+        ...(body.traceparent ? { traceparent: body.traceparent } : {}),
+        data: {
+          orderId: order.id,
+          customerId: order.customerId,
+          items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
+          total: order.total,
+          shippingAddress: order.shippingAddress,
+        },
+      };
+      // Events are validated against their contract when published, not only when consumed.
+      const checked = validate(OrderPlacedEvent, event);
+      if (!checked.ok) throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
+      const result = await repository.placeOrder(db, {
+        key: headers['idempotency-key'], requestHash: body.requestHash, order,
+        event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
+      });
+      switch (result.outcome) {
+        case 'created':
+          feed.notify();
+          return { status: 201, body: result.order };
+        case 'replayed':
+          return { status: 200, body: result.order };
+        case 'key-reused':
+          return { status: 422, body: problem('idempotencyKeyReused', 'This Idempotency-Key was already used with a different body; use a new key for a new order.') };
+        case 'out-of-stock':
+          return { status: 409, body: problem('outOfStock', `Not enough stock for ${result.skus.join(', ')}.`) };
+        case 'unknown-sku':
+          return { status: 422, body: problem('unknownSku', `No product ${result.skus.join(', ')}.`) };
+      }
+    },
+
+    getOrder: async ({ params }) => {
+      const order = await repository.getOrder(db, params.id);
+      return order ? { status: 200, body: order } : { status: 404, body: problem('notFound', `No order ${params.id}.`) };
+    },
+
+    listOrders: async ({ query }) => {
+      try {
+        return { status: 200, body: await repository.listOrders(db, { customerId: query.customerId, cursor: query.cursor, limit: query.limit ?? 20 }) };
+      } catch (error) {
+        if (error instanceof repository.BadCursorError) return { status: 400, body: problem('badRequest', 'The cursor is not one this API issued; start again without a cursor.') };
+        throw error;
+      }
+    },
+
+    transitionOrder: async ({ params, body }) => {
+      const result = await repository.transitionOrder(db, { id: params.id, ...body });
+      switch (result.outcome) {
+        case 'applied':
+        case 'already-applied':
+          return { status: 200, body: result.order };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No order ${params.id}.`) };
+        case 'conflict':
+          return { status: 409, body: problem('invalidTransition', `Order ${params.id} is ${result.order.status}; only an order that is ${body.from.join(' or ')} can become ${body.to}.`) };
+      }
+    },
+
+    readEvents: async ({ query }) => {
+      const limit = query.limit ?? 100;
+      const events = await longPoll(() => repository.readEvents(db, { consumer: query.consumer, limit }), feed, query.waitMs ?? 0, shuttingDown);
+      return { status: 200, body: { events } };
+    },
+
+    ackEvents: async ({ body }) => ({ status: 200, body: await repository.ackEvents(db, body) }),
+
+    recordProcessed: async ({ body }) => ({ status: 200, body: await repository.recordProcessed(db, body) }),
+
+    isProcessed: async ({ params }) => ({ status: 200, body: { processed: await repository.isProcessed(db, params) } }),
+
+    addDeadLetter: async ({ body }) => {
+      const { created, deadLetter } = await repository.addDeadLetter(db, body);
+      return { status: created ? 201 : 200, body: deadLetter };
+    },
+
+    listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
+  };
+}
