@@ -1,38 +1,53 @@
 /** `poc`: the user's whole interface to the system. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
-import { ConfigError, loadConfig } from '@msa-poc/platform/config';
+import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
+import { ApiClient, loadOrCreateClientKey } from './api-client.js';
+import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
 import { formatLine } from './logs.js';
 import { startSystem } from './system.js';
 
 const usage = `usage: poc <command> [options]
 
 commands:
-  up        start every service and print their URLs; Ctrl-C stops them gracefully
-  start     the main job (npm start)
+  up                               start every service and print their URLs; Ctrl-C stops them gracefully
+  start                            the main job (npm start)
+  token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
+  client add ID --jwk FILE --scope "orders:read orders:write"
+                                   register an API client by its public key (no secret exists)
+  client list                      the registered clients
+  client remove ID                 remove a client
 
 options:
-  --profile embedded|production   database and event transport (default: embedded)
-  --json                          machine-readable output
-  --quiet                         do not stream the services' logs
-  -h, --help                      this text
+  --profile embedded|production    database and event transport (default: embedded)
+  --json                           machine-readable output
+  --quiet                          do not stream the services' logs (up)
+  -h, --help                       this text
 `;
 
 class UsageError extends Error {}
 
-async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } },
-    strict: true,
-  });
-  if (values.profile && values.profile !== 'embedded' && values.profile !== 'production') throw new UsageError(`--profile must be embedded or production, not "${values.profile}"`);
-  const env: Record<string, string | undefined> = { ...process.env, ...(values.profile ? { POC_PROFILE: values.profile } : {}) };
+/** The developer's own API client, created by `poc up`: a key on disk under .poc/keys, never a secret. */
+const developerClient = { id: 'developer', scopes: ['orders:read', 'orders:write'] };
+
+function configFor(profile: string | undefined): PlatformConfig {
+  if (profile && profile !== 'embedded' && profile !== 'production') throw new UsageError(`--profile must be embedded or production, not "${profile}"`);
+  const env: Record<string, string | undefined> = { ...process.env, ...(profile ? { POC_PROFILE: profile } : {}) };
   if (env.POC_PROFILE === 'production') {
     env.POC_DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/test';
     env.POC_NATS_URL ||= 'nats://127.0.0.1:4222';
+    env.POC_REDIS_URL ||= 'redis://127.0.0.1:6379';
   }
-  const config = loadConfig(env);
+  return loadConfig(env);
+}
+
+const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
+
+async function up(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
+  const config = configFor(values.profile);
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
     if (!values.json) process.stderr.write(`poc: ${message}\n`);
@@ -45,14 +60,22 @@ async function up(args: string[]): Promise<number> {
       if (!values.quiet && !values.json) process.stdout.write(`${formatLine(service, line, colour)}\n`);
     },
   });
-  const urls = Object.fromEntries(
-    serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]),
-  );
+  try {
+    const key = loadOrCreateClientKey(config.keysDir, developerClient.id);
+    await registerClient(config, developerClient.id, [key.publicJwk], developerClient.scopes);
+  } catch (error) {
+    await system.stop();
+    throw error;
+  }
+  const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: `${config.pkiDir}/ca.crt`, services: urls })}\n`);
+    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, services: urls })}\n`);
   } else {
     const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
-    process.stderr.write(`\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  CA certificate: ${config.pkiDir}/ca.crt\n  API: ${config.endpoints.gateway.url}/v1/products   (curl --cacert ${config.pkiDir}/ca.crt …)\nCtrl-C stops everything.\n\n`);
+    process.stderr.write(
+      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
+        `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
+    );
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -65,10 +88,75 @@ async function up(args: string[]): Promise<number> {
   return 0;
 }
 
+const sampleOrder = { customerId: 'cust-42', items: [{ sku: 'SKU-0001', quantity: 1 }], shippingAddress: { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' } };
+const quote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
+
+async function token(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, curl: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+  const config = configFor(values.profile);
+  const client = new ApiClient(config.endpoints.gateway.url, developerClient.id, loadOrCreateClientKey(config.keysDir, developerClient.id), readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
+  try {
+    const accessToken = await client.accessToken();
+    if (!values.curl) {
+      print(values.json, { access_token: accessToken, token_type: 'DPoP' }, accessToken);
+      return 0;
+    }
+    const [method, path] = positionals;
+    if (!method || !path || !/^(GET|POST|PUT|DELETE)$/.test(method.toUpperCase()) || !path.startsWith('/')) throw new UsageError('--curl takes a method and a path, e.g. poc token --curl GET /v1/products');
+    const verb = method.toUpperCase();
+    const url = `${config.endpoints.gateway.url}${path}`;
+    const parts = [
+      'curl', '-sS', '--cacert', quote(join(config.pkiDir, 'ca.crt')), '-X', verb,
+      '-H', quote(`Authorization: DPoP ${accessToken}`), '-H', quote(`DPoP: ${client.proof(verb, url, accessToken)}`),
+    ];
+    if (verb === 'POST' && path === '/v1/orders') {
+      parts.push('-H', quote('Content-Type: application/json'), '-H', quote(`Idempotency-Key: ${crypto.randomUUID()}`), '-d', quote(JSON.stringify(sampleOrder)));
+    }
+    parts.push(quote(url));
+    // One proof per request: the line works once, within a minute (that is what makes a stolen one useless).
+    print(values.json, { curl: parts.join(' ') }, parts.join(' '));
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function client(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' } }, allowPositionals: true, strict: true });
+  const config = configFor(values.profile);
+  switch (action) {
+    case 'add': {
+      const [id] = positionals;
+      if (!id || !values.jwk) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      const scopes = (values.scope ?? 'orders:read').split(/[\s,]+/).filter(Boolean);
+      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes);
+      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}`);
+      return 0;
+    }
+    case 'list': {
+      const items = await listClients(config);
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}`).join('\n') || 'no clients');
+      return 0;
+    }
+    case 'remove': {
+      const [id] = positionals;
+      if (!id) throw new UsageError('client remove takes an id');
+      const removed = await removeClient(config, id);
+      print(values.json, { removed }, removed ? `removed ${id}` : `no client ${id}`);
+      return removed ? 0 : 1;
+    }
+    default:
+      throw new UsageError(`client takes add, list or remove${action ? `, not "${action}"` : ''}`);
+  }
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   up,
   // Until the proving run lands, the main job is the live system.
   start: up,
+  token,
+  client,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -85,7 +173,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const code = (error as { code?: string }).code ?? '';
+    if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`poc: ${(error as Error).message}\n\n${usage}`);
       process.exit(2);
     }

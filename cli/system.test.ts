@@ -8,7 +8,7 @@ import { connect } from 'node:tls';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eur, ordersContract, storeContract, toMinor, type PlaceOrderInput } from '@msa-poc/contracts';
+import { eur, ordersContract, storeContract, toMinor, type Order, type PlaceOrderInput, type Product } from '@msa-poc/contracts';
 import { startTestSystem, type TestSystem } from './testing.js';
 
 const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
@@ -47,36 +47,60 @@ for (const profile of ['embedded', 'production'] as const) {
       await system?.dispose();
     });
 
-    test('an order is placed once per key, replayed, refused with another body, and fulfilled by the partner', async () => {
-      const orders = system.client(ordersContract, 'gateway').client;
+    test('through the gateway: an order is placed once per key, replayed, refused with another body, and fulfilled by the partner', async () => {
       const key = `key-${profile}-${Date.now()}`;
-      const first = await orders.placeOrder({ headers: { 'idempotency-key': key }, body: order('cust-1') });
-      assert.equal(first.status, 201);
+      const first = await system.api.call<Order>('POST', '/v1/orders', { body: order('cust-1'), headers: { 'idempotency-key': key } });
+      assert.equal(first.status, 201, JSON.stringify(first.body));
       assert.equal(first.body.status, 'placed');
       assert.equal(first.body.items[0]?.quantity, 2);
       assert.match(first.body.total.amount, /^\d+\.\d{2}$/);
+      assert.ok(first.headers['x-request-id']);
+      assert.match(String(first.headers['x-trace-id']), /^[0-9a-f]{32}$/);
 
-      const replay = await orders.placeOrder({ headers: { 'idempotency-key': key }, body: order('cust-1') });
+      const replay = await system.api.call<Order>('POST', '/v1/orders', { body: order('cust-1'), headers: { 'idempotency-key': key } });
       assert.equal(replay.status, 200);
       assert.equal(replay.body.id, first.body.id);
 
-      const other = await orders.placeOrder({ headers: { 'idempotency-key': key }, body: order('cust-1', 'SKU-0002') });
+      const other = await system.api.call<{ type: string }>('POST', '/v1/orders', { body: order('cust-1', 'SKU-0002'), headers: { 'idempotency-key': key } });
       assert.equal(other.status, 422);
       assert.match(other.body.type, /idempotency-key-reused$/);
 
       const fulfilled = await eventually('fulfilment', async () => {
-        const current = await orders.getOrder({ params: { id: (first.body as { id: string }).id } });
+        const current = await system.api.call<Order>('GET', `/v1/orders/${first.body.id}`);
         return current.status === 200 && current.body.status === 'fulfilled' ? current.body : undefined;
       });
       assert.equal(fulfilled.id, first.body.id);
     });
 
+    test("a customer's orders page by cursor, newest first, without gaps or repeats", async () => {
+      const customerId = `pager-${profile}-${Date.now()}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const placed = await system.api.call<Order>('POST', '/v1/orders', { body: order(customerId, 'SKU-0004', 1), headers: { 'idempotency-key': `${customerId}-${i}` } });
+        assert.equal(placed.status, 201);
+        ids.push(placed.body.id);
+      }
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { status: number; body: { items: Order[]; nextCursor: string | null } } = await system.api.call('GET', `/v1/orders?customerId=${customerId}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(page.status, 200);
+        assert.ok(page.body.items.length <= 2);
+        seen.push(...page.body.items.map((o) => o.id));
+        cursor = page.body.nextCursor;
+      } while (cursor);
+      assert.deepEqual(seen, [...ids].reverse());
+      const bad = await system.api.call('GET', `/v1/orders?customerId=${customerId}&cursor=forged`);
+      assert.equal(bad.status, 400);
+    });
+
     test('out of stock is 409 and unknown SKUs are 422; nothing is written', async () => {
-      const orders = system.client(ordersContract, 'gateway').client;
-      const unknown = await orders.placeOrder({ headers: { 'idempotency-key': `unknown-${Date.now()}` }, body: order('cust-2', 'SKU-9999') });
+      const unknown = await system.api.call<{ type: string }>('POST', '/v1/orders', { body: order('cust-2', 'SKU-0999'), headers: { 'idempotency-key': `unknown-${Date.now()}` } });
       assert.equal(unknown.status, 422);
       assert.match(unknown.body.type, /unknown-sku$/);
-      const products = await orders.listProducts({});
+      const products = await system.api.call<{ items: Product[] }>('GET', '/v1/products');
+      assert.equal(products.status, 200);
+      assert.ok(products.body.items.length >= 50);
       const product = products.body.items.find((p) => p.sku === 'SKU-0050');
       assert.ok(product);
       // Orders caps quantities per line, so the store is asked directly for one more than its stock.
@@ -92,23 +116,48 @@ for (const profile of ['embedded', 'production'] as const) {
       });
       assert.equal(tooMany.status, 409);
       assert.match(tooMany.body.detail ?? '', /SKU-0050/);
-      const after = await orders.listProducts({});
+      const after = await system.client(ordersContract, 'gateway').client.listProducts({});
       assert.equal(after.body.items.find((p) => p.sku === 'SKU-0050')?.stock, product.stock);
     });
 
-    test('cancel is allowed once from placed and refused after fulfilment', async () => {
-      const orders = system.client(ordersContract, 'gateway').client;
-      const placed = await orders.placeOrder({ headers: { 'idempotency-key': `cancel-${Date.now()}` }, body: order('cust-3', 'SKU-0003', 1) });
-      assert.equal(placed.status, 201);
-      const id = (placed.body as { id: string }).id;
+    test('cancel works once from placed (a repeat answers the same), and a late fulfilment of a cancelled order is refused', async () => {
+      const partnerAdmin = `http://127.0.0.1:${system.config.endpoints.partner.adminPort}/faults`;
+      await fetch(partnerAdmin, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fulfilDelayMs: 3_000 }) });
+      try {
+        const placed = await system.api.call<Order>('POST', '/v1/orders', { body: order('cust-3', 'SKU-0003', 1), headers: { 'idempotency-key': `cancel-${profile}-${Date.now()}` } });
+        assert.equal(placed.status, 201);
+        const cancel = await system.api.call<Order>('POST', `/v1/orders/${placed.body.id}/cancel`);
+        assert.equal(cancel.status, 200);
+        assert.equal(cancel.body.status, 'cancelled');
+        const again = await system.api.call<Order>('POST', `/v1/orders/${placed.body.id}/cancel`);
+        assert.equal(again.status, 200);
+        await new Promise((r) => setTimeout(r, 4_000));
+        const later = await system.api.call<Order>('GET', `/v1/orders/${placed.body.id}`);
+        assert.equal(later.body.status, 'cancelled', 'the partner callback cannot fulfil a cancelled order');
+      } finally {
+        await fetch(partnerAdmin, { method: 'DELETE' });
+      }
+      const shipped = await system.api.call<Order>('POST', '/v1/orders', { body: order('cust-3', 'SKU-0003', 1), headers: { 'idempotency-key': `cancel-late-${profile}-${Date.now()}` } });
       const fulfilled = await eventually('fulfilment', async () => {
-        const current = await orders.getOrder({ params: { id } });
-        return current.status === 200 && current.body.status === 'fulfilled' ? current.body : undefined;
+        const current = await system.api.call<Order>('GET', `/v1/orders/${shipped.body.id}`);
+        return current.body.status === 'fulfilled' ? current.body : undefined;
       });
-      assert.equal(fulfilled.status, 'fulfilled');
-      const cancel = await orders.cancelOrder({ params: { id } });
-      assert.equal(cancel.status, 409);
-      assert.match(cancel.body.type, /invalid-transition$/);
+      const refused = await system.api.call<{ type: string }>('POST', `/v1/orders/${fulfilled.id}/cancel`);
+      assert.equal(refused.status, 409);
+      assert.match(refused.body.type, /invalid-transition$/);
+    });
+
+    test('the edge refuses missing credentials (401 with a DPoP challenge) and missing scopes (403)', async () => {
+      const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
+      const anonymous = await fetchInsecureFree(system.config.endpoints.gateway.url, ca, { method: 'GET', path: '/v1/products' });
+      assert.equal(anonymous.status, 401);
+      const readOnly = await system.apiClient(`reader-${profile}`, ['orders:read']);
+      const listed = await readOnly.call('GET', '/v1/products');
+      assert.equal(listed.status, 200);
+      const write = await readOnly.call<{ type: string }>('POST', '/v1/orders', { body: order('cust-4'), headers: { 'idempotency-key': `scope-${Date.now()}` } });
+      assert.equal(write.status, 403);
+      assert.match(write.body.type, /insufficient-scope$/);
+      assert.match(String(write.headers['www-authenticate']), /insufficient_scope/);
     });
 
     test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', async () => {

@@ -1,5 +1,5 @@
 /** Support for tests that start the real system: free ports, a private home, typed clients. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,8 @@ import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
+import { ApiClient, loadOrCreateClientKey } from './api-client.js';
+import { registerClient } from './clients.js';
 import { startSystem, type RunningSystem } from './system.js';
 
 /** A port the OS reports free right now. */
@@ -56,6 +58,10 @@ export async function createScratchDatabase(adminUrl: string): Promise<{ url: st
 
 export interface TestSystem extends RunningSystem {
   readonly home: string;
+  /** An OAuth client of the public API with both scopes, registered for this system. */
+  readonly api: ApiClient;
+  /** Registers another API client with the given scopes. */
+  apiClient(id: string, scopes: string[]): Promise<ApiClient>;
   readonly logs: string[];
   /** A typed client that calls `contract`'s service with the certificate of `as`. */
   client<C extends ServiceContract>(contract: C, as: ServiceName): ClientHandle<C>;
@@ -77,6 +83,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     env.POC_DATABASE_URL = fresh.url;
     dropDatabase = fresh.drop;
     env.POC_NATS_URL ||= process.env.POC_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+    env.POC_REDIS_URL ||= process.env.POC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     const broker = await connectBroker({ url: env.POC_NATS_URL, name: 'test-setup' });
     await broker.deleteStream(orderStream.name);
     await broker.close();
@@ -93,9 +100,20 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     await dropDatabase();
     throw error;
   }
+  const apiClients: ApiClient[] = [];
+  const apiClient = async (id: string, scopes: string[]): Promise<ApiClient> => {
+    const key = loadOrCreateClientKey(config.keysDir, id);
+    await registerClient(config, id, [key.publicJwk], scopes);
+    const client = new ApiClient(config.endpoints.gateway.url, id, key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
+    apiClients.push(client);
+    return client;
+  };
+  const api = await apiClient('test-client', ['orders:read', 'orders:write']);
   return {
     ...system,
     home,
+    api,
+    apiClient,
     logs,
     client(contract, as) {
       const handle = createClient(contract, { origin: config.endpoints[contract.service].url, peer: contract.service, connect: tlsClientOptions(loadIdentity(config.pkiDir, as), contract.service) });
@@ -103,7 +121,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
       return handle;
     },
     async dispose() {
-      await Promise.allSettled(handles.map((h) => h.close()));
+      await Promise.allSettled([...handles.map((h) => h.close()), ...apiClients.map((c) => c.close())]);
       await system.stop();
       rmSync(home, { recursive: true, force: true });
       await dropDatabase();

@@ -6,10 +6,33 @@ import { Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderP
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
 
+const OAuthError = Type.Object(
+  { error: Type.String(), error_description: Type.Optional(Type.String()) },
+  { additionalProperties: false, description: 'RFC 6749 §5.2 error response' },
+);
+
+export const TokenResponse = Type.Object(
+  { access_token: Type.String(), token_type: Type.Literal('DPoP'), expires_in: Type.Integer({ minimum: 1 }), scope: Type.String() },
+  { additionalProperties: false },
+);
+
+const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) }, { additionalProperties: false });
+
 export const apiContract = contract({
   service: 'gateway',
   version: '1.0.0',
   routes: {
+    token: route({
+      method: 'POST', path: '/oauth/token',
+      summary: 'Client credentials grant: private_key_jwt client authentication (RFC 7523) and a DPoP proof (RFC 9449); issues a DPoP-bound access token (RFC 9068).',
+      // application/x-www-form-urlencoded, as RFC 6749 requires; parsed into single-valued fields.
+      body: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 8192 }), { maxProperties: 16 }),
+      responses: { 200: TokenResponse, 400: OAuthError, 401: OAuthError, 503: OAuthError }, callers: 'public', idempotent: false,
+    }),
+    jwks: route({
+      method: 'GET', path: '/.well-known/jwks.json', summary: "The gateway's public token-signing keys.",
+      responses: { 200: Jwks }, callers: 'public', idempotent: true,
+    }),
     listProducts: route({
       method: 'GET', path: '/v1/products', summary: 'The catalog.',
       responses: { 200: ProductList, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,

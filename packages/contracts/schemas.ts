@@ -105,3 +105,36 @@ export const FulfilmentCallback = Type.Object(
 export type FulfilmentCallback = Static<typeof FulfilmentCallback>;
 
 export const Ack = Type.Object({ ok: Type.Literal(true) }, { additionalProperties: false });
+
+export const ClientId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
+export const ScopeName = Type.Union([Type.Literal('orders:read'), Type.Literal('orders:write')]);
+
+/** A public JWK as registered for a client: EC P-256 or OKP Ed25519; private members are refused. */
+export const PublicJwk = Type.Object(
+  {
+    kty: Type.Union([Type.Literal('EC'), Type.Literal('OKP')]),
+    crv: Type.Union([Type.Literal('P-256'), Type.Literal('Ed25519')]),
+    x: Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 }),
+    y: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 })),
+    kid: Type.Optional(Type.String({ maxLength: 128 })),
+    alg: Type.Optional(Type.String({ maxLength: 16 })),
+    use: Type.Optional(Type.Literal('sig')),
+  },
+  { additionalProperties: false },
+);
+
+export const ApiClient = Type.Object(
+  {
+    id: ClientId,
+    jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }),
+    scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type ApiClient = Static<typeof ApiClient>;
+
+export const ApiClientRegistration = Type.Object(
+  { jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }), scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }) },
+  { additionalProperties: false },
+);

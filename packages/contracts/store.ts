@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -106,6 +106,23 @@ export const storeContract = contract({
       method: 'POST', path: '/dead-letters', summary: 'Keep an event that could not be processed, with the error that stopped it.',
       body: Type.Object({ consumer: Consumer, event: AnyCloudEvent, error: Type.String({ maxLength: 2000 }), attempts: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
       responses: { 200: DeadLetter, 201: DeadLetter }, callers: ['integration'], idempotent: true,
+    }),
+    registerClient: route({
+      method: 'PUT', path: '/clients/:id', summary: 'Register (or replace) an API client by its public keys and scopes. No secret exists.',
+      params: Type.Object({ id: ClientId }, { additionalProperties: false }), body: ApiClientRegistration,
+      responses: { 200: ApiClient, 201: ApiClient }, callers: ['gateway'], idempotent: true,
+    }),
+    getClient: route({
+      method: 'GET', path: '/clients/:id', summary: 'One registered API client.',
+      params: Type.Object({ id: ClientId }, { additionalProperties: false }), responses: { 200: ApiClient, 404: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    listClients: route({
+      method: 'GET', path: '/clients', summary: 'Every registered API client.',
+      responses: { 200: Type.Object({ items: Type.Array(ApiClient) }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: true,
+    }),
+    removeClient: route({
+      method: 'DELETE', path: '/clients/:id', summary: 'Remove an API client: its keys can no longer obtain tokens.',
+      params: Type.Object({ id: ClientId }, { additionalProperties: false }), responses: { 200: Type.Object({ removed: Type.Boolean() }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: true,
     }),
     listDeadLetters: route({
       method: 'GET', path: '/dead-letters', summary: 'The dead letters, newest first.',

@@ -4,7 +4,7 @@
  * Who may call whom is declared per route in the contracts and checked against this list.
  */
 export const topology = [
-  { name: 'gateway', port: 8443, adminPort: 9100, role: 'edge: TLS, DPoP auth, scopes, rate limits, request tagging, routing, audit', exposure: 'public', calls: ['orders', 'integration'] },
+  { name: 'gateway', port: 8443, adminPort: 9100, role: 'edge: TLS, DPoP auth, scopes, rate limits, request tagging, routing, audit', exposure: 'public', calls: ['orders', 'integration', 'store'] },
   { name: 'orders', port: 8101, adminPort: 9101, role: 'core business logic: pricing, stock rules, order state machine', exposure: 'internal', calls: ['store'] },
   { name: 'store', port: 8102, adminPort: 9102, role: 'persistence: owns the database, transactions, idempotency, outbox, event feed', exposure: 'internal', calls: [] },
   { name: 'integration', port: 8103, adminPort: 9103, role: 'consumes order events, calls the partner with signed requests, takes partner callbacks', exposure: 'internal', calls: ['store', 'orders', 'partner'] },

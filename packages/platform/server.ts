@@ -156,6 +156,23 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
     parseJson(request, body as string, done);
   });
 
+  // Forms, for the one route that the OAuth specification makes take them (the token endpoint).
+  // A repeated field is refused: RFC 6749 §3.2 forbids it, and it is how parameter smuggling starts.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    const entries = [...new URLSearchParams(body as string)];
+    const seen = new Set<string>();
+    for (const [key] of entries) {
+      if (seen.has(key)) {
+        done(Object.assign(new Error(`form field "${key}" is repeated`), { statusCode: 400 }), undefined);
+        return;
+      }
+      seen.add(key);
+    }
+    // fromEntries defines own properties, so a field named __proto__ cannot reach the prototype.
+    done(null, Object.fromEntries(entries));
+  });
+
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const where = httpPart ?? 'input';
     const result = validate(schema as never, data, { coerce: where !== 'body', where: where === 'body' ? '' : `${where}` });
@@ -221,7 +238,9 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
           handler({ params: request.params, query: request.query, headers: request.headers, body: request.body, caller, http } as never),
         );
         if (result.headers) reply.headers(result.headers);
-        if (result.status >= 400) return sendProblem(request, reply, { ...(result.body as Record<string, unknown>), status: result.status });
+        const body = result.body as Record<string, unknown>;
+        // Error bodies are problem documents, except where a standard prescribes its own (OAuth's token errors).
+        if (result.status >= 400 && typeof body?.type === 'string' && typeof body.title === 'string') return sendProblem(request, reply, { ...body, status: result.status });
         return reply.code(result.status).send(result.body);
       },
     });

@@ -2,48 +2,45 @@
  * The public API: authenticate at the edge, then route to the service that owns the answer. The
  * gateway holds no business logic; it decides who may ask, not what the answer is.
  */
-import { problem, type apiContract, type integrationContract, type ordersContract, type Scope } from '@msa-poc/contracts';
-import type { Client, Handlers, HttpView } from '@msa-poc/platform/service';
-import { verifyRequest } from '@msa-poc/platform/signatures';
 import type { KeyObject } from 'node:crypto';
-
-/** Who is calling the public API, once authenticated. */
-export interface Principal {
-  readonly clientId: string;
-  readonly scopes: readonly string[];
-}
-
-/** Authenticates a request for a scope; throws a ProblemError (401/403/429) when it may not pass. */
-export type Authenticate = (http: HttpView, scope: Scope) => Promise<Principal>;
+import { problem, type apiContract, type integrationContract, type ordersContract } from '@msa-poc/contracts';
+import type { Client, Handlers } from '@msa-poc/platform/service';
+import { verifyRequest } from '@msa-poc/platform/signatures';
+import type { EdgeAuth } from './edge-auth.js';
 
 export interface EdgeDeps {
   readonly orders: Client<typeof ordersContract>;
   readonly integration: Client<typeof integrationContract>;
-  readonly authenticate: Authenticate;
+  readonly auth: EdgeAuth;
+  readonly jwks: () => { keys: Record<string, string>[] };
   readonly partnerKey: KeyObject;
   readonly seenNonce: (nonce: string, ttlMs: number) => boolean;
 }
 
-export function gatewayApi({ orders, integration, authenticate, partnerKey, seenNonce }: EdgeDeps): Handlers<typeof apiContract> {
+export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce }: EdgeDeps): Handlers<typeof apiContract> {
   return {
+    token: ({ body, http }) => auth.token(body, http),
+
+    jwks: async () => ({ status: 200, body: jwks(), headers: { 'cache-control': 'public, max-age=300' } }),
+
     listProducts: async ({ http }) => {
-      await authenticate(http, 'orders:read');
+      await auth.authenticate(http, 'orders:read');
       return orders.listProducts({});
     },
     placeOrder: async ({ http, headers, body }) => {
-      await authenticate(http, 'orders:write');
+      await auth.authenticate(http, 'orders:write');
       return orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body });
     },
     getOrder: async ({ http, params }) => {
-      await authenticate(http, 'orders:read');
+      await auth.authenticate(http, 'orders:read');
       return orders.getOrder({ params });
     },
     listOrders: async ({ http, query }) => {
-      await authenticate(http, 'orders:read');
+      await auth.authenticate(http, 'orders:read');
       return orders.listOrders({ query });
     },
     cancelOrder: async ({ http, params }) => {
-      await authenticate(http, 'orders:write');
+      await auth.authenticate(http, 'orders:write');
       return orders.cancelOrder({ params });
     },
     partnerCallback: async ({ http, body }) => {

@@ -3,34 +3,65 @@
  * signed partner callbacks), tags it with a request id and trace, and routes it inward over
  * mutual TLS. The only service reachable from outside.
  */
-import { apiContract, integrationContract, ordersContract } from '@msa-poc/contracts';
+import { createClient as createRedisClient } from 'redis';
+import { apiContract, integrationContract, ordersContract, storeContract } from '@msa-poc/contracts';
+import { intSetting } from '@msa-poc/platform/config';
 import { ReplayCache } from '@msa-poc/platform/replay';
-import { defineService } from '@msa-poc/platform/service';
+import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
 import { loadVerifyKey } from '@msa-poc/platform/signatures';
-import { ProblemError } from '@msa-poc/platform/errors';
-import { gatewayApi, type Authenticate } from './api.js';
-
-/** Refuses every request until client authentication is configured: the API is never open. */
-const refuseAll: Authenticate = async (http) => {
-  const scheme = String(http.headers.authorization ?? '').split(' ')[0];
-  throw new ProblemError('unauthenticated', scheme ? `The ${scheme} credentials are not accepted.` : 'Send a DPoP-bound access token (Authorization: DPoP …) with a DPoP proof.', {
-    headers: { 'www-authenticate': 'DPoP algs="ES256 EdDSA"' },
-  });
-};
+import { loadOrCreateSigningKey } from './auth/access-token.js';
+import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.js';
+import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './auth/replay.js';
+import { clientAdmin } from './admin.js';
+import { gatewayApi } from './api.js';
+import { StoreClientDirectory } from './clients.js';
+import { EdgeAuth } from './edge-auth.js';
 
 export const gatewayService = defineService({
   contract: apiContract,
-  dependencies: { orders: ordersContract, integration: integrationContract },
-  async setup({ clients, config }) {
-    const nonces = new ReplayCache(500_000);
+  dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract },
+  async setup({ clients, config, env, log }) {
+    const origin = config.endpoints.gateway.url;
+    const signer = await loadOrCreateSigningKey(config.keysDir, 'gateway-token-signing.key');
+    const readiness: ReadinessCheck[] = [];
+    let replay: ReplayGuard;
+    let nonces: NonceStore;
+    let closeRedis = async (): Promise<void> => undefined;
+    if (config.profile === 'production') {
+      // Replicas share single-use proofs and nonces through Redis: a proof replayed at another replica is refused there too.
+      const url = config.redisUrl ?? 'redis://127.0.0.1:6379';
+      const redis = createRedisClient({ url, socket: { reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2_000) } });
+      redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
+      await redis.connect().catch((error: Error) => {
+        throw new Error(`cannot reach Redis at ${url} (${error.message}); start it or set POC_REDIS_URL`);
+      });
+      replay = new RedisReplayGuard(redis);
+      nonces = new RedisNonceStore(redis);
+      readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
+      closeRedis = async () => void (await redis.quit().catch(() => undefined));
+    } else {
+      replay = new MemoryReplayGuard();
+      nonces = new MemoryNonceStore();
+    }
+    const directory = new StoreClientDirectory(clients.store, intSetting(env, 'POC_CLIENT_CACHE_MS', 10_000, 0, 600_000));
+    const auth = new EdgeAuth({
+      origin, signer, clients: directory, replay, nonces,
+      requireNonce: env.POC_DPOP_REQUIRE_NONCE === 'true',
+      tokenLifetimeSeconds: intSetting(env, 'POC_TOKEN_LIFETIME_S', 300, 30, 600),
+    });
+    const partnerCallbackNonces = new ReplayCache(500_000);
     return {
       handlers: gatewayApi({
         orders: clients.orders,
         integration: clients.integration,
-        authenticate: refuseAll,
+        auth,
+        jwks: () => signer.jwks() as unknown as { keys: Record<string, string>[] },
         partnerKey: loadVerifyKey(config.keysDir, 'partner'),
-        seenNonce: (nonce, ttlMs) => !nonces.firstUse(nonce, ttlMs),
+        seenNonce: (nonce, ttlMs) => !partnerCallbackNonces.firstUse(nonce, ttlMs),
       }),
+      readiness,
+      admin: (app) => clientAdmin(app, clients.store, directory),
+      stop: closeRedis,
     };
   },
 });

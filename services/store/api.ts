@@ -1,11 +1,12 @@
 /** The store API: each route is one repository operation, its outcome mapped to the contract. */
-import { orderPlaced, OrderPlacedEvent, problem, type storeContract } from '@msa-poc/contracts';
+import { fromMinor, orderPlaced, OrderPlacedEvent, problem, toMinor, type storeContract } from '@msa-poc/contracts';
 import type { Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
 import { validate } from '@msa-poc/platform/validation';
 import type { Database } from './database.js';
 import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
+import * as clients from './clients.js';
 import * as repository from './repository.js';
 
 export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal): Handlers<typeof storeContract> {
@@ -34,6 +35,10 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
       // Events are validated against their contract when published, not only when consumed.
       const checked = validate(OrderPlacedEvent, event);
       if (!checked.ok) throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
+      const lines = order.items.reduce((sum, line) => sum + toMinor(line.unitPrice.amount) * line.quantity, 0);
+      if (lines !== toMinor(order.total.amount)) {
+        return { status: 422, body: problem('orderRule', `The total ${order.total.amount} is not the sum of the lines (${fromMinor(lines)}).`) };
+      }
       const result = await repository.placeOrder(db, {
         key: headers['idempotency-key'], requestHash: body.requestHash, order,
         event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
@@ -96,6 +101,20 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
       const { created, deadLetter } = await repository.addDeadLetter(db, body);
       return { status: created ? 201 : 200, body: deadLetter };
     },
+
+    registerClient: async ({ params, body }) => {
+      const { created, client } = await clients.registerClient(db, { id: params.id, ...body });
+      return { status: created ? 201 : 200, body: client };
+    },
+
+    getClient: async ({ params }) => {
+      const client = await clients.getClient(db, params.id);
+      return client ? { status: 200, body: client } : { status: 404, body: problem('notFound', `No API client ${params.id}.`) };
+    },
+
+    listClients: async () => ({ status: 200, body: { items: await clients.listClients(db) } }),
+
+    removeClient: async ({ params }) => ({ status: 200, body: { removed: await clients.removeClient(db, params.id) } }),
 
     listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
   };

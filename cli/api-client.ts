@@ -1,0 +1,116 @@
+/**
+ * A real OAuth client of the public API, as any integrator would write one: it proves its key with
+ * `private_key_jwt`, holds a DPoP-bound token, refreshes it before expiry, signs a fresh DPoP proof
+ * for every request and follows server nonces. `poc token`, the tests and the proving run use it.
+ */
+import { generateKeyPairSync, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { createClientAssertion, clientAssertionType } from '@msa-poc/gateway/auth/client-assertion';
+import { createDpopProof } from '@msa-poc/gateway/auth/dpop';
+import { parsePublicJwk, type PublicJwk } from '@msa-poc/gateway/auth/jwk';
+
+export interface ClientKey {
+  readonly privateKey: KeyObject;
+  readonly publicJwk: PublicJwk;
+}
+
+export interface ApiResponse<T = unknown> {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: T;
+}
+
+/** A P-256 key pair for a client, kept as a private JWK (mode 0600) under `dir`. */
+export function loadOrCreateClientKey(dir: string, name: string): ClientKey {
+  const file = join(dir, `${name}.client.jwk`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(file, JSON.stringify(privateKey.export({ format: 'jwk' })), { mode: 0o600, flag: 'wx' });
+  }
+  const jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey;
+  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+  const { d: _private, ...publicPart } = jwk;
+  return { privateKey, publicJwk: parsePublicJwk(publicPart) };
+}
+
+export class ApiClient {
+  readonly #agent: Agent;
+  #token: { value: string; refreshAt: number } | undefined;
+  #nonce: string | undefined;
+
+  constructor(
+    readonly origin: string,
+    readonly clientId: string,
+    private readonly key: ClientKey,
+    ca: string,
+    private readonly scope?: string,
+  ) {
+    this.#agent = new Agent({ connect: { ca }, connections: 64, keepAliveTimeout: 30_000 });
+  }
+
+  /** A DPoP proof for one request, bound to the current token. */
+  proof(method: string, url: string, accessToken?: string): string {
+    return createDpopProof({ privateKey: this.key.privateKey, publicJwk: this.key.publicJwk, method, url, ...(accessToken ? { accessToken } : {}), ...(this.#nonce ? { nonce: this.#nonce } : {}) });
+  }
+
+  /** The current access token, fetched or refreshed a minute before it expires. */
+  async accessToken(): Promise<string> {
+    if (this.#token && Date.now() < this.#token.refreshAt) return this.#token.value;
+    const url = `${this.origin}/oauth/token`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const form = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: clientAssertionType,
+        client_assertion: createClientAssertion({ clientId: this.clientId, audience: url, privateKey: this.key.privateKey }),
+        ...(this.scope ? { scope: this.scope } : {}),
+      });
+      const response = await request(url, {
+        method: 'POST', dispatcher: this.#agent, body: form.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: this.proof('POST', url) },
+      });
+      const body = (await response.body.json()) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
+      const nonce = response.headers['dpop-nonce'];
+      if (typeof nonce === 'string') this.#nonce = nonce;
+      if (response.statusCode === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
+      if (response.statusCode !== 200 || !body.access_token) {
+        throw new Error(`the token endpoint refused ${this.clientId}: ${response.statusCode} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
+      }
+      const lifetime = (body.expires_in ?? 60) * 1000;
+      this.#token = { value: body.access_token, refreshAt: Date.now() + Math.max(lifetime - 60_000, lifetime / 2) };
+      return body.access_token;
+    }
+    throw new Error('the token endpoint kept asking for a new DPoP nonce');
+  }
+
+  /** One API call with a fresh proof; a `use_dpop_nonce` challenge is answered once. */
+  async call<T = unknown>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<ApiResponse<T>> {
+    const url = `${this.origin}${path}`;
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.accessToken();
+      const response = await request(url, {
+        method: method as 'GET',
+        dispatcher: this.#agent,
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+        headers: {
+          authorization: `DPoP ${token}`,
+          dpop: this.proof(method, url, token),
+          ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...options.headers,
+        },
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      });
+      const text = await response.body.text();
+      const nonce = response.headers['dpop-nonce'];
+      if (typeof nonce === 'string') this.#nonce = nonce;
+      if (response.statusCode === 401 && attempt === 0 && String(response.headers['www-authenticate'] ?? '').includes('use_dpop_nonce')) continue;
+      return { status: response.statusCode, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Client registration on the gateway's admin port (loopback only): the operator's door, used by
+ * `poc client add|list|remove`. A key is accepted only if it is a public EC P-256 or Ed25519 key.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ApiClientRegistration, type storeContract } from '@msa-poc/contracts';
+import type { Client } from '@msa-poc/platform/service';
+import { validate } from '@msa-poc/platform/validation';
+import { JwkError, parsePublicJwk } from './auth/jwk.js';
+import type { StoreClientDirectory } from './clients.js';
+
+const clientIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function clientAdmin(app: FastifyInstance, store: Client<typeof storeContract>, directory: StoreClientDirectory): void {
+  app.get('/clients', async () => (await store.listClients({})).body);
+
+  app.put<{ Params: { id: string } }>('/clients/:id', async (request, reply) => {
+    const { id } = request.params;
+    if (!clientIdPattern.test(id)) return reply.code(400).send({ error: `client id "${id}" must be 1-64 letters, digits, dots, dashes or underscores` });
+    // Private members are checked before the schema, so that the error names the real mistake.
+    const body = request.body as { jwks?: unknown[] } | undefined;
+    for (const [i, jwk] of (Array.isArray(body?.jwks) ? body.jwks : []).entries()) {
+      try {
+        parsePublicJwk(jwk);
+      } catch (error) {
+        if (error instanceof JwkError) return reply.code(400).send({ error: `key ${i + 1}: ${error.message}` });
+        throw error;
+      }
+    }
+    const registration = validate<{ jwks: never[]; scopes: ('orders:read' | 'orders:write')[] }>(ApiClientRegistration, request.body);
+    if (!registration.ok) return reply.code(400).send({ error: 'invalid registration', errors: registration.errors });
+    const result = await store.registerClient({ params: { id }, body: registration.value });
+    directory.forget(id);
+    return reply.code(result.status).send(result.body);
+  });
+
+  app.delete<{ Params: { id: string } }>('/clients/:id', async (request, reply) => {
+    if (!clientIdPattern.test(request.params.id)) return reply.code(400).send({ error: 'malformed client id' });
+    const result = await store.removeClient({ params: { id: request.params.id } });
+    directory.forget(request.params.id);
+    return reply.code(result.body.removed ? 200 : 404).send(result.body);
+  });
+}

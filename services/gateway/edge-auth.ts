@@ -1,0 +1,83 @@
+/**
+ * Authentication at the edge, assembled from the auth library: DPoP-bound access tokens on every
+ * `/v1` route, and the token endpoint that issues them to clients proving their registered key.
+ * Single-use values (proof ids, assertion ids) and server nonces live where every gateway replica
+ * sees them: in process for the embedded profile, in Redis for production.
+ */
+import type { Scope } from '@msa-poc/contracts';
+import { ProblemError } from '@msa-poc/platform/errors';
+import type { HttpView } from '@msa-poc/platform/service';
+import type { AccessTokenSigner } from './auth/access-token.js';
+import type { ClientDirectory } from './auth/client-assertion.js';
+import { PublicKeyCache } from './auth/jwk.js';
+import type { NonceStore } from './auth/nonces.js';
+import { OAuthError } from './auth/oauth-error.js';
+import type { ReplayGuard } from './auth/replay.js';
+import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.js';
+import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
+
+export interface Principal {
+  readonly clientId: string;
+  readonly keyThumbprint: string;
+  readonly scopes: readonly string[];
+}
+
+export interface EdgeAuthOptions {
+  /** The gateway's public origin: issuer of its tokens and base of every `htu`. */
+  readonly origin: string;
+  readonly signer: AccessTokenSigner;
+  readonly clients: ClientDirectory;
+  readonly replay: ReplayGuard;
+  readonly nonces: NonceStore;
+  readonly requireNonce: boolean;
+  readonly tokenLifetimeSeconds: number;
+}
+
+export type TokenOutcome =
+  | { status: 200; body: TokenResponse; headers: Record<string, string> }
+  | { status: 400 | 401 | 503; body: { error: string; error_description?: string }; headers: Record<string, string> };
+
+const values = (header: string | string[] | undefined): string[] | undefined => (header === undefined ? undefined : Array.isArray(header) ? header : [header]);
+const single = (header: string | string[] | undefined): string | undefined => (Array.isArray(header) ? header.join(', ') : header);
+
+export class EdgeAuth {
+  readonly #options: EdgeAuthOptions;
+  readonly #keys = new PublicKeyCache();
+
+  constructor(options: EdgeAuthOptions) {
+    this.#options = options;
+  }
+
+  /** The caller of a `/v1` request, or a ProblemError with the status and challenge RFC 9449 asks for. */
+  async authenticate(http: HttpView, scope: Scope): Promise<Principal> {
+    const { origin, signer, replay, nonces, requireNonce } = this.#options;
+    try {
+      const principal = await authenticateResourceRequest({
+        authorization: single(http.headers.authorization), dpopHeaderValues: values(http.headers.dpop), method: http.method, url: http.url,
+        requiredScope: scope, tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys,
+      });
+      return { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes };
+    } catch (error) {
+      if (error instanceof ResourceAuthError) {
+        throw new ProblemError(error.status === 403 ? 'insufficientScope' : 'unauthenticated', error.description, { headers: error.headers() });
+      }
+      throw new ProblemError('unavailable', 'Authentication state is unreachable (replay or nonce store); retry shortly.', { cause: error });
+    }
+  }
+
+  /** `POST /oauth/token`, answered as RFC 6749 says: a token, or an error object with its status. */
+  async token(form: Record<string, string>, http: HttpView): Promise<TokenOutcome> {
+    const { origin, signer, clients, replay, nonces, requireNonce, tokenLifetimeSeconds } = this.#options;
+    const noStore = { 'cache-control': 'no-store' };
+    try {
+      const body = await handleTokenRequest({
+        form, dpopHeaderValues: values(http.headers.dpop), url: `${origin}/oauth/token`, issuer: origin, audience: origin,
+        clients, replay, nonces, requireNonce, signer, lifetimeSeconds: tokenLifetimeSeconds, keyCache: this.#keys,
+      });
+      return { status: 200, body, headers: noStore };
+    } catch (error) {
+      if (error instanceof OAuthError) return { status: error.status, body: error.body(), headers: { ...noStore, ...error.headers() } };
+      return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'The client registry or replay store is unreachable; retry shortly.' }, headers: { ...noStore, 'retry-after': '1' } };
+    }
+  }
+}
