@@ -27,6 +27,7 @@ export const apiContract = contract({
       summary: 'Client credentials grant: private_key_jwt client authentication (RFC 7523) and a DPoP proof (RFC 9449); issues a DPoP-bound access token (RFC 9068).',
       // application/x-www-form-urlencoded, as RFC 6749 requires; parsed into single-valued fields.
       body: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 8192 }), { maxProperties: 16 }),
+      bodyMediaType: 'application/x-www-form-urlencoded',
       responses: { 200: TokenResponse, 400: OAuthError, 401: OAuthError, 503: OAuthError }, callers: 'public', idempotent: false,
     }),
     jwks: route({

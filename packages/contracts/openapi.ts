@@ -26,7 +26,7 @@ function operation(name: string, r: RouteSpec): Json {
     operationId: name,
     summary: r.summary,
     parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query'), ...parameters(r.headers, 'header')],
-    ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: plain(r.body) } } } } : {}),
+    ...(r.body ? { requestBody: { required: true, content: { [r.bodyMediaType ?? 'application/json']: { schema: plain(r.body) } } } } : {}),
     responses,
     ...(r.scope ? { security: [{ dpop: [r.scope] }] } : {}),
     'x-callers': r.callers,

@@ -20,6 +20,8 @@ export interface RouteSpec {
   readonly query?: TSchema;
   readonly headers?: TSchema;
   readonly body?: TSchema;
+  /** How the body is encoded: JSON unless a standard says otherwise (OAuth's token endpoint takes a form). */
+  readonly bodyMediaType?: 'application/json' | 'application/x-www-form-urlencoded';
   /** Every status this route can answer, with its body schema. */
   readonly responses: Readonly<Record<number, TSchema>>;
   readonly callers: Callers;

@@ -231,6 +231,14 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
         ...(spec.body ? { body: spec.body } : {}),
         response: spec.responses,
       },
+      // Each route takes the one body encoding its contract names; the other parser's output is refused here.
+      ...(spec.body ? {
+        preValidation: async (request: FastifyRequest) => {
+          const expected = spec.bodyMediaType ?? 'application/json';
+          const type = String(request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+          if (type !== expected) throw new ProblemError('unsupportedMediaType', `Send the body as ${expected}.`);
+        },
+      } : {}),
       handler: async (request, reply) => {
         const caller = authorize(request, spec.callers, exposure);
         const http: HttpView = { method: request.method, url: `${options.publicOrigin}${request.url}`, headers: request.headers, rawBody: request.rawBody };
