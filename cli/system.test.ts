@@ -214,5 +214,32 @@ for (const profile of ['embedded', 'production'] as const) {
       });
       assert.doesNotMatch(outcome, /^answered/, outcome);
     });
+
+    test('readiness follows dependencies: orders is unready while the store is down, and ready again once it is back', async () => {
+      const readyz = async () => {
+        const response = await fetch(`http://127.0.0.1:${system.config.endpoints.orders.adminPort}/readyz`);
+        return { status: response.status, body: (await response.json()) as { checks: { name: string; ok: boolean }[] } };
+      };
+      assert.equal((await readyz()).status, 200);
+      await system.api.accessToken(); // a token held before the outage stays usable: the gateway verifies it alone
+      const store = system.services.get('store')?.child;
+      assert.ok(store);
+      const exited = new Promise((resolve) => store.once('exit', resolve));
+      store.kill('SIGKILL');
+      await exited;
+      const down = await eventually('orders to report the store unreachable', async () => {
+        const r = await readyz();
+        return r.status === 503 ? r : undefined;
+      });
+      assert.deepEqual(down.body.checks.find((c) => c.name === 'store')?.ok, false);
+      // The catalog is cached by orders: within its TTL it is still served; after it, a 503 problem, never a hang.
+      const products = await system.api.call<{ type: string }>('GET', '/v1/products');
+      assert.ok(products.status === 200 || products.status === 503, `catalog while the store is down: ${products.status}`);
+      const placed = await system.api.call<{ type: string }>('POST', '/v1/orders', { body: order('outage'), headers: { 'idempotency-key': `outage-${profile}-${Date.now()}` } });
+      assert.equal(placed.status, 503);
+      assert.match(placed.body.type, /unavailable$/);
+      await system.restart('store');
+      await eventually('orders ready again', async () => ((await readyz()).status === 200 ? true : undefined));
+    });
   });
 }
