@@ -762,3 +762,12 @@ async function publishReplacing(target: string, content: string, mode: number): 
     throw error;
   }
 }
+
+/**
+ * A signer for the typed client: signs each outgoing request with the named party's private key,
+ * its key id being the party's name. The client calls it once per attempt (a nonce is single-use).
+ */
+export function requestSigner(dir: string, name: string): (request: { method: string; url: string; headers: Record<string, string>; body: string | undefined }) => Record<string, string> {
+  const privateKey = loadSigningKey(dir, name);
+  return ({ method, url, headers, body }) => signRequest({ method, url, headers, ...(body === undefined ? {} : { body }), keyId: name, privateKey });
+}

@@ -7,24 +7,21 @@ import { integrationContract, orderStream, ordersContract, partnerContract, stor
 import { connectBroker, type Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
 import { defineService } from '@msa-poc/platform/service';
-import { loadSigningKey, signRequest } from '@msa-poc/platform/signatures';
+import { requestSigner } from '@msa-poc/platform/signatures';
 import { integrationApi } from './api.js';
 import { subscribeToBroker, subscribeToFeed, type Subscription } from './subscription.js';
 
 export const integrationService = defineService({
   contract: integrationContract,
   dependencies: { store: storeContract, orders: ordersContract, partner: partnerContract },
-  clientOptions: ({ config }) => {
-    const privateKey = loadSigningKey(config.keysDir, 'integration');
-    return {
-      partner: {
-        timeoutMs: 5_000,
-        // Each attempt is signed afresh; retries stay with the subscription, which backs off longer.
-        retry: { attempts: 1, baseMs: 0, capMs: 0 },
-        signer: ({ method, url, headers, body }) => signRequest({ method, url, headers, ...(body === undefined ? {} : { body }), keyId: 'integration', privateKey }),
-      },
-    };
-  },
+  clientOptions: ({ config }) => ({
+    partner: {
+      timeoutMs: 5_000,
+      // Each attempt is signed afresh; retries stay with the subscription, which backs off longer.
+      retry: { attempts: 1, baseMs: 0, capMs: 0 },
+      signer: requestSigner(config.keysDir, 'integration'),
+    },
+  }),
   async setup({ clients, config, env, log, metrics }) {
     const retry = {
       maxAttempts: intSetting(env, 'POC_INTEGRATION_MAX_ATTEMPTS', 8, 1, 100),

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { apiContract, partnerContract } from '@msa-poc/contracts';
 import { defineService } from '@msa-poc/platform/service';
-import { loadSigningKey, loadVerifyKey, signRequest } from '@msa-poc/platform/signatures';
+import { loadVerifyKey, requestSigner } from '@msa-poc/platform/signatures';
 import { validate } from '@msa-poc/platform/validation';
 import { ReplayCache } from '@msa-poc/platform/replay';
 import { partnerApi } from './api.js';
@@ -17,16 +17,14 @@ import { Ledger } from './ledger.js';
 export const partnerService = defineService({
   contract: partnerContract,
   dependencies: { gateway: apiContract },
-  clientOptions: ({ config }) => {
-    const privateKey = loadSigningKey(config.keysDir, 'partner');
-    return {
-      gateway: {
-        timeoutMs: 5_000,
-        retry: { attempts: 1, baseMs: 0, capMs: 0 },
-        signer: ({ method, url, headers, body }) => signRequest({ method, url, headers, ...(body === undefined ? {} : { body }), keyId: 'partner', privateKey }),
-      },
-    };
-  },
+  clientOptions: ({ config }) => ({
+    gateway: {
+      timeoutMs: 5_000,
+      // Delivery retries live in the callback dispatcher, which backs off longer.
+      retry: { attempts: 1, baseMs: 0, capMs: 0 },
+      signer: requestSigner(config.keysDir, 'partner'),
+    },
+  }),
   async setup({ clients, config, log }) {
     const ledger = new Ledger(join(config.dataDir, 'partner', 'ledger.jsonl'));
     const callbacks = new CallbackDispatcher(clients.gateway, ledger, log);
