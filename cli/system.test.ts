@@ -41,7 +41,7 @@ for (const profile of ['embedded', 'production'] as const) {
   describe(`reference system (${profile} profile)`, { timeout: 180_000 }, () => {
     let system: TestSystem;
     before(async () => {
-      system = await startTestSystem({ profile });
+      system = await startTestSystem({ profile, env: { POC_INTEGRATION_MAX_ATTEMPTS: '3', POC_INTEGRATION_RETRY_BASE_MS: '50', POC_INTEGRATION_RETRY_CAP_MS: '200' } });
     });
     after(async () => {
       await system?.dispose();
@@ -213,6 +213,60 @@ for (const profile of ['embedded', 'production'] as const) {
         socket.on('close', () => resolve(data ? `answered: ${data.slice(0, 40)}` : 'closed without answer'));
       });
       assert.doesNotMatch(outcome, /^answered/, outcome);
+    });
+
+    test('an order the partner keeps failing is dead-lettered after the last attempt and stays placed; a refused one fails and returns its stock', async () => {
+      const faults = `http://127.0.0.1:${system.config.endpoints.partner.adminPort}/faults`;
+      const deadLetters = system.client(storeContract, 'integration').client;
+      const before = (await deadLetters.listDeadLetters({ query: {} })).body.items.length;
+      await fetch(faults, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRate: 1 }) });
+      let failing: Order;
+      try {
+        const placed = await system.api.call<Order>('POST', '/v1/orders', { body: order('dlq'), headers: { 'idempotency-key': `dlq-${profile}-${Date.now()}` } });
+        assert.equal(placed.status, 201);
+        failing = placed.body;
+        const letter = await eventually('a dead letter', async () => {
+          const items = (await deadLetters.listDeadLetters({ query: {} })).body.items;
+          return items.length > before ? items.find((d) => (d.event.data as { orderId?: string }).orderId === failing.id) : undefined;
+        });
+        assert.equal(letter.attempts, 3);
+        assert.match(letter.error, /partner unavailable/);
+      } finally {
+        await fetch(faults, { method: 'DELETE' });
+      }
+      const still = await system.api.call<Order>('GET', `/v1/orders/${failing.id}`);
+      assert.equal(still.body.status, 'placed', 'a transient failure leaves the order for a replay');
+
+      await fetch(faults, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refuseCountries: ['NZ'] }) });
+      try {
+        const stockBefore = (await system.api.call<{ items: Product[] }>('GET', '/v1/products')).body.items.find((p) => p.sku === 'SKU-0007')?.stock;
+        const refused = await system.api.call<Order>('POST', '/v1/orders', {
+          body: { ...order('nz', 'SKU-0007', 3), shippingAddress: { ...address, country: 'NZ' } }, headers: { 'idempotency-key': `nz-${profile}-${Date.now()}` },
+        });
+        assert.equal(refused.status, 201);
+        const failed = await eventually('the order to fail', async () => {
+          const current = await system.api.call<Order>('GET', `/v1/orders/${refused.body.id}`);
+          return current.body.status === 'failed' ? current.body : undefined;
+        });
+        assert.equal(failed.status, 'failed');
+        const stockAfter = (await system.client(ordersContract, 'gateway').client.listProducts({})).body.items.find((p) => p.sku === 'SKU-0007')?.stock;
+        assert.equal(stockAfter, stockBefore, 'stock returned');
+      } finally {
+        await fetch(faults, { method: 'DELETE' });
+      }
+    });
+
+    test('the partner refuses an unsigned or wrongly signed fulfilment request', async () => {
+      const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
+      const body = JSON.stringify({ orderId: '01890000-0000-7000-8000-000000000009', items: [{ sku: 'SKU-0001', quantity: 1 }], shippingAddress: address });
+      const unsigned = await fetchInsecureFree(system.config.endpoints.partner.url, ca, { method: 'POST', path: '/fulfilments', body, headers: { 'idempotency-key': '01890000-0000-7000-8000-000000000009' } });
+      assert.equal(unsigned.status, 401);
+      const forged = await fetchInsecureFree(system.config.endpoints.partner.url, ca, {
+        method: 'POST', path: '/fulfilments', body,
+        headers: { 'idempotency-key': '01890000-0000-7000-8000-000000000009', 'signature-input': 'sig1=("@method");created=1;keyid="integration";alg="ed25519"', signature: 'sig1=:AAAA:' },
+      });
+      assert.equal(forged.status, 401);
+      assert.match(forged.body, /bad-signature/);
     });
 
     test('readiness follows dependencies: orders is unready while the store is down, and ready again once it is back', async () => {

@@ -93,7 +93,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const handles: ClientHandle<ServiceContract>[] = [];
   let system: RunningSystem;
   try {
-    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home } });
+    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...options.env } });
   } catch (error) {
     process.stderr.write(logs.slice(-40).join('\n'));
     rmSync(home, { recursive: true, force: true });
