@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
-import { ApiClient, loadOrCreateClientKey } from './api-client.js';
+import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
 import { formatLine } from './logs.js';
 import { startSystem } from './system.js';

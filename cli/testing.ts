@@ -10,7 +10,7 @@ import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
-import { ApiClient, loadOrCreateClientKey } from './api-client.js';
+import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { registerClient } from './clients.js';
 import { startSystem, type RunningSystem } from './system.js';
 

@@ -86,14 +86,14 @@ export class ApiClient {
   }
 
   /** One API call with a fresh proof; a `use_dpop_nonce` challenge is answered once. */
-  async call<T = unknown>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<ApiResponse<T>> {
+  async call<T = unknown>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ApiResponse<T>> {
     const url = `${this.origin}${path}`;
     for (let attempt = 0; ; attempt++) {
       const token = await this.accessToken();
       const response = await request(url, {
         method: method as 'GET',
         dispatcher: this.#agent,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+        signal: options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 10_000),
         headers: {
           authorization: `DPoP ${token}`,
           dpop: this.proof(method, url, token),
