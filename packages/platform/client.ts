@@ -44,7 +44,8 @@ export interface ClientOptions {
 
 export interface ClientHandle<C extends ServiceContract> {
   readonly client: Client<C>;
-  readonly breaker: CircuitBreaker;
+  /** The circuit breaker of one operation of the peer. */
+  breaker(operation: keyof C['routes'] & string): CircuitBreaker;
   /** Resolves when the peer completes a mutual-TLS request; for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -79,16 +80,27 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
   });
   const peer = options.peer;
   const metrics = options.metrics;
-  const breaker = new CircuitBreaker({
-    failureThreshold: options.breaker?.failureThreshold ?? 5,
-    openMs: options.breaker?.openMs ?? 2_000,
-    onStateChange: (state) => metrics?.breakerState.set({ peer_service: peer }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
-  });
+  // One breaker per operation, not per peer: when orders cannot reach the store, its order routes
+  // fail, but its cached catalog still answers, and a per-peer breaker would cut that off too.
+  const breakers = new Map<string, CircuitBreaker>();
+  const breakerFor = (operation: string): CircuitBreaker => {
+    let breaker = breakers.get(operation);
+    if (!breaker) {
+      breaker = new CircuitBreaker({
+        failureThreshold: options.breaker?.failureThreshold ?? 5,
+        openMs: options.breaker?.openMs ?? 2_000,
+        onStateChange: (state) => metrics?.breakerState.set({ peer_service: peer, operation }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
+      });
+      breakers.set(operation, breaker);
+    }
+    return breaker;
+  };
   const maxBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
 
   async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    const breaker = breakerFor(name);
     if (!breaker.tryAcquire()) {
-      throw new UpstreamError('unavailable', peer, `${peer} is failing; its circuit is open for another ${breaker.retryAfterMs()} ms.`, { retryable: false, headers: { 'retry-after': String(Math.ceil(breaker.retryAfterMs() / 1000)) } });
+      throw new UpstreamError('unavailable', peer, `${peer} is failing on ${name}; its circuit is open for another ${breaker.retryAfterMs()} ms.`, { retryable: false, headers: { 'retry-after': String(Math.ceil(breaker.retryAfterMs() / 1000)) } });
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
@@ -193,5 +205,5 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
     await response.body.dump();
     if (response.statusCode !== 200) throw new Error(`${peer} answered ${response.statusCode}`);
   };
-  return { client: client as Client<C>, breaker, ping, close: () => pool.close() };
+  return { client: client as Client<C>, breaker: breakerFor, ping, close: () => pool.close() };
 }

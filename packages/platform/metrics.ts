@@ -16,7 +16,7 @@ export class Metrics {
   readonly serverDuration: Histogram<'http_route' | 'http_request_method' | 'http_response_status_class'>;
   readonly serverInFlight: Gauge;
   readonly clientDuration: Histogram<'peer_service' | 'operation' | 'outcome'>;
-  readonly breakerState: Gauge<'peer_service'>;
+  readonly breakerState: Gauge<'peer_service' | 'operation'>;
   readonly retries: Counter<'peer_service' | 'operation'>;
   #lastElu = performance.eventLoopUtilization();
 
@@ -32,7 +32,7 @@ export class Metrics {
       name: 'http_client_request_duration_seconds', help: 'Duration of outbound calls per dependency and operation, retries included',
       labelNames: ['peer_service', 'operation', 'outcome'], buckets: latencyBuckets, registers: [this.registry],
     });
-    this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker per dependency: 0 closed, 1 half-open, 2 open', labelNames: ['peer_service'], registers: [this.registry] });
+    this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker per dependency and operation: 0 closed, 1 half-open, 2 open', labelNames: ['peer_service', 'operation'], registers: [this.registry] });
     this.retries = new Counter({ name: 'http_client_retries_total', help: 'Outbound calls retried', labelNames: ['peer_service', 'operation'], registers: [this.registry] });
     const elu = new Gauge({
       name: 'nodejs_eventloop_utilization_ratio', help: 'Share of time the event loop was busy since the last scrape',

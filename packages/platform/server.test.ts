@@ -170,9 +170,12 @@ test('the client validates what it receives: a peer answering outside the contra
 
 test('a deadline turns a slow answer into 504 and the breaker opens after repeated failures', async () => {
   const { client, close, breaker } = clientAs('orders', { retry: { attempts: 1, baseMs: 1, capMs: 1 }, breaker: { failureThreshold: 2, openMs: 60_000 } });
+  // The echo operation has its own breaker: it stays closed while flaky's opens.
   await assert.rejects(client.flaky({ params: { mode: 'slow' } }, { timeoutMs: 100 }), (error: unknown) => error instanceof UpstreamError && error.problem.status === 504);
   await assert.rejects(client.flaky({ params: { mode: 'slow' } }, { timeoutMs: 100 }), UpstreamError);
-  assert.equal(breaker.state, 'open');
+  assert.equal(breaker('flaky').state, 'open');
+  assert.equal(breaker('echo').state, 'closed');
+  assert.equal((await client.echo({ body: { name: 'still', n: 1 } })).status, 200, 'another operation of the same peer still works');
   const started = Date.now();
   await assert.rejects(client.flaky({ params: { mode: 'fast' } }), (error: unknown) => error instanceof UpstreamError && /circuit is open/.test(error.message));
   assert.ok(Date.now() - started < 50, 'an open circuit fails fast');

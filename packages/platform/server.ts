@@ -94,7 +94,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, body: 
 }
 
 function problemFromError(error: FastifyError & { errors?: FieldError[] }): { body: ReturnType<typeof problem>; headers?: Record<string, string>; serverFault: boolean } {
-  if (error instanceof ProblemError) return { body: error.problem, headers: { ...error.headers }, serverFault: error.status >= 500 };
+  // A dependency's failure (502/503/504) is this service working as designed; only its own bugs are faults.
+  if (error instanceof ProblemError) return { body: error.problem, headers: { ...error.headers }, serverFault: error.status === 500 };
   if (error instanceof ValidationFailure || error.code === 'FST_ERR_VALIDATION') {
     return { body: problem('validation', error.message, error.errors ? { errors: error.errors } : {}), serverFault: false };
   }

@@ -5,14 +5,24 @@
  */
 import { OrderPlacedEvent, type AnyCloudEvent, type ordersContract, type partnerContract, type storeContract } from '@msa-poc/contracts';
 import type { Client } from '@msa-poc/platform/service';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError } from '@msa-poc/platform/errors';
+import { backoffDelay } from '@msa-poc/platform/resilience';
 import type { Logger } from '@msa-poc/platform/telemetry';
 import { validate } from '@msa-poc/platform/validation';
 
 export const consumerName = 'integration';
 
-/** done: nothing more to do; retry: a transient failure; dead: retrying cannot help. */
-export type Outcome = { readonly kind: 'done'; readonly note?: string } | { readonly kind: 'retry'; readonly error: string } | { readonly kind: 'dead'; readonly error: string; readonly failOrder: boolean };
+/**
+ * done: nothing more to do; retry: the partner failed for now (this counts towards dead-lettering);
+ * wait: one of our own services is unreachable, which says nothing about the event (it never counts);
+ * dead: retrying cannot help.
+ */
+export type Outcome =
+  | { readonly kind: 'done'; readonly note?: string }
+  | { readonly kind: 'retry'; readonly error: string }
+  | { readonly kind: 'wait'; readonly error: string }
+  | { readonly kind: 'dead'; readonly error: string; readonly failOrder: boolean };
 
 export interface FulfilmentDeps {
   readonly store: Client<typeof storeContract>;
@@ -53,8 +63,23 @@ export async function fulfil(event: AnyCloudEvent, { store, partner }: Fulfilmen
         return { kind: 'retry', error: `partner unavailable: ${receipt.body.detail ?? receipt.body.title}` };
     }
   } catch (error) {
-    if (error instanceof UpstreamError) return { kind: 'retry', error: error.message };
+    if (error instanceof UpstreamError) return { kind: error.peer === 'partner' ? 'retry' : 'wait', error: error.message };
     throw error;
+  }
+}
+
+/**
+ * Runs `fulfil` until the outcome no longer depends on our own services being back, or `budgetMs`
+ * runs out (then the outcome is a retry, so that the event is not held forever).
+ */
+export async function fulfilPatiently(event: AnyCloudEvent, deps: FulfilmentDeps, budgetMs: number, stop?: AbortSignal): Promise<Exclude<Outcome, { kind: 'wait' }>> {
+  const until = Date.now() + budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await fulfil(event, deps);
+    if (outcome.kind !== 'wait') return outcome;
+    const delay = backoffDelay(attempt, 100, 2_000) + 50;
+    if (Date.now() + delay > until || stop?.aborted) return { kind: 'retry', error: outcome.error };
+    await sleep(delay, undefined, stop ? { signal: stop } : undefined).catch(() => undefined);
   }
 }
 

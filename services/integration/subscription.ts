@@ -8,7 +8,7 @@ import type { AnyCloudEvent } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
 import { orderStream } from '@msa-poc/contracts';
 import { backoffDelay } from '@msa-poc/platform/resilience';
-import { consumerName, deadLetter, fulfil, type FulfilmentDeps } from './fulfilment.js';
+import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
 
 export interface RetrySettings {
   readonly maxAttempts: number;
@@ -38,7 +38,8 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
 
   async function processWithRetries(event: AnyCloudEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await fulfil(event, deps);
+      // The feed's batch waits for the store anyway: a long patience costs nothing here.
+      const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal);
       if (outcome.kind === 'done') {
         stats.processed += 1;
         return;
@@ -97,7 +98,8 @@ export async function subscribeToBroker(deps: FulfilmentDeps, broker: Broker, re
     concurrency,
     deadLetterSubject: `dlq.${consumerName}`,
     handler: async (event, delivery) => {
-      const outcome = await fulfil(event, deps);
+      // Stay within the ack wait (30 s), so that an outage of our own services does not use up deliveries.
+      const outcome = await fulfilPatiently(event, deps, 20_000);
       if (outcome.kind === 'done') {
         stats.processed += 1;
         return 'ack';

@@ -21,7 +21,24 @@ test('serves from cache within the TTL, refetches after it or after invalidation
   assert.equal((await catalog.products()).get('SKU-0001')?.stock, 3);
 });
 
-test('a failed fetch is not cached: the next read tries again', async () => {
+test('an expired catalog is served when the store cannot be reached, and refreshed once it can', async () => {
+  let now = 0;
+  let fail = false;
+  let loads = 0;
+  const catalog = new Catalog(async () => {
+    if (fail) throw new Error('store down');
+    return [product(++loads)];
+  }, 1_000, () => now);
+  await catalog.list();
+  fail = true;
+  now = 5_000;
+  assert.equal((await catalog.list())[0]?.stock, 1, 'stale copy served');
+  assert.equal(catalog.staleServed, 1);
+  fail = false;
+  assert.equal((await catalog.list())[0]?.stock, 2, 'fresh again');
+});
+
+test('a failed first fetch is an error, and the next read tries again', async () => {
   let fail = true;
   const catalog = new Catalog(async () => {
     if (fail) throw new Error('store down');

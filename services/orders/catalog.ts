@@ -35,7 +35,7 @@ export class Catalog {
   async #refreshIfStale(): Promise<void> {
     if (this.#products && this.now() - this.#fetchedAt < this.ttlMs) return;
     // Concurrent readers share one fetch instead of stampeding the store.
-    this.#inFlight ??= this.load()
+    const refresh = (this.#inFlight ??= this.load()
       .then((items) => {
         this.#list = items;
         this.#products = new Map(items.map((p) => [p.sku, p]));
@@ -43,7 +43,17 @@ export class Catalog {
       })
       .finally(() => {
         this.#inFlight = undefined;
-      });
-    await this.#inFlight;
+      }));
+    try {
+      await refresh;
+    } catch (error) {
+      // Stale if error: prices and names change rarely, so a known catalog beats an outage while the
+      // store is unreachable. Stock is never taken from here, so nothing is oversold.
+      if (!this.#products) throw error;
+      this.staleServed += 1;
+    }
   }
+
+  /** Reads answered from an expired copy because the store could not be reached. */
+  staleServed = 0;
 }

@@ -37,7 +37,7 @@ export function partnerApi(state: PartnerState): Handlers<typeof partnerContract
         state.ledger.repeated(body.orderId);
         return { status: 200, body: { fulfilmentId: known.fulfilmentId, orderId: known.orderId, status: 'accepted' } };
       }
-      const entry = { orderId: body.orderId, fulfilmentId: `ful_${randomUUID().replaceAll('-', '')}`, acceptedAt: new Date().toISOString(), requests: 1, callbackDeliveredAt: null, callbackAttempts: 0 };
+      const entry = { orderId: body.orderId, fulfilmentId: `ful_${randomUUID().replaceAll('-', '')}`, acceptedAt: new Date().toISOString(), requests: 1, accepts: 1, callbackDeliveredAt: null, callbackAttempts: 0 };
       state.ledger.accept(entry);
       state.callbacks.schedule(entry, faults.fulfilDelayMs);
       return { status: 202, body: { fulfilmentId: entry.fulfilmentId, orderId: entry.orderId, status: 'accepted' } };

@@ -17,7 +17,8 @@ export class CallbackDispatcher {
     private readonly gateway: Client<typeof apiContract>,
     private readonly ledger: Ledger,
     private readonly log: Logger,
-    private readonly maxAttempts = 30,
+    /** A provider keeps retrying a webhook for a long time; after this age the callback is given up. */
+    private readonly maxAgeMs = 3_600_000,
   ) {}
 
   schedule(entry: LedgerEntry, delayMs: number): void {
@@ -42,7 +43,10 @@ export class CallbackDispatcher {
     const signal = this.#stopping.signal;
     try {
       await sleep(delayMs, undefined, { signal });
-      for (let attempt = 1; attempt <= this.maxAttempts && !signal.aborted; attempt++) {
+      const giveUpAt = Date.now() + this.maxAgeMs;
+      let attempt = 0;
+      while (Date.now() < giveUpAt && !signal.aborted) {
+        attempt += 1;
         try {
           const reply = await this.gateway.partnerCallback({
             body: { orderId: entry.orderId, fulfilmentId: entry.fulfilmentId, status: 'fulfilled', fulfilledAt: new Date().toISOString() },
@@ -53,10 +57,11 @@ export class CallbackDispatcher {
           return;
         } catch (error) {
           this.log.warn({ orderId: entry.orderId, attempt, err: (error as Error).message }, 'callback failed; retrying');
-          await sleep(backoffDelay(attempt, 200, 10_000), undefined, { signal });
+          await sleep(backoffDelay(attempt, 200, 5_000) + 50, undefined, { signal });
         }
       }
-      this.ledger.callback(entry.orderId, null, this.maxAttempts);
+      this.ledger.callback(entry.orderId, null, attempt);
+      this.log.error({ orderId: entry.orderId, attempts: attempt }, 'callback given up');
     } catch {
       // stopped: the ledger still shows the callback undelivered, and resume() picks it up next start
     }

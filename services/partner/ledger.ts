@@ -12,6 +12,8 @@ export interface LedgerEntry {
   readonly acceptedAt: string;
   /** Requests for this order, the first included: more than one means a retry reached us. */
   requests: number;
+  /** Times the order was accepted as new: anything above one is a duplicate shipment. */
+  accepts: number;
   callbackDeliveredAt: string | null;
   callbackAttempts: number;
 }
@@ -64,7 +66,9 @@ export class Ledger {
 
   #apply(record: Record_): void {
     if (record.op === 'accept') {
-      this.#entries.set(record.entry.orderId, { ...record.entry });
+      const known = this.#entries.get(record.entry.orderId);
+      if (known) known.accepts += 1;
+      else this.#entries.set(record.entry.orderId, { ...record.entry, accepts: 1 });
       return;
     }
     const entry = this.#entries.get(record.orderId);

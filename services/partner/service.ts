@@ -48,7 +48,7 @@ export const partnerService = defineService({
         app.delete('/faults', async () => (faults = defaultFaults()));
         app.get('/ledger', async () => {
           const entries = ledger.entries();
-          return { accepted: entries.length, duplicateRequests: entries.reduce((n, e) => n + e.requests - 1, 0), callbacksPending: entries.filter((e) => !e.callbackDeliveredAt).length, entries };
+          return { accepted: entries.length, duplicateShipments: entries.reduce((n, e) => n + e.accepts - 1, 0), duplicateRequests: entries.reduce((n, e) => n + e.requests - 1, 0), callbacksPending: entries.filter((e) => !e.callbackDeliveredAt).length, entries };
         });
       },
       start: async () => {

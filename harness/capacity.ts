@@ -1,0 +1,128 @@
+/**
+ * Capacity: the highest arrival rate at which the system still meets its objective, found by
+ * stepping the offered rate up until the objective breaks and then bisecting between the last good
+ * and the first bad rate. A Universal Scalability Law fit over the points says how throughput
+ * would behave beyond them.
+ */
+export interface Objective {
+  /** The p99 latency objective, ms, measured from intended send time. */
+  readonly p99Ms: number;
+  /** The share of requests allowed to fail. */
+  readonly errorBudget: number;
+}
+
+export interface CapacityPoint {
+  readonly offeredRps: number;
+  readonly achievedRps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errorRate: number;
+  readonly perService: Record<string, { elu: number; cpuShare: number }>;
+  readonly limitedByClient: boolean;
+}
+
+export const meets = (point: CapacityPoint, objective: Objective): boolean =>
+  point.p99Ms <= objective.p99Ms && point.errorRate <= objective.errorBudget && point.achievedRps >= point.offeredRps * 0.9;
+
+export interface SearchPlan {
+  readonly startRps: number;
+  readonly growth: number;
+  readonly maxSteps: number;
+  readonly bisections: number;
+}
+
+/**
+ * Runs `measure` at rising rates until the objective breaks, then bisects. Returns every measured
+ * point, in the order measured, and the knee (the best rate that met the objective).
+ */
+export async function searchCapacity(
+  measure: (rps: number) => Promise<CapacityPoint>,
+  objective: Objective,
+  plan: SearchPlan,
+): Promise<{ points: CapacityPoint[]; knee: CapacityPoint | undefined; firstBad: CapacityPoint | undefined }> {
+  const points: CapacityPoint[] = [];
+  let good: CapacityPoint | undefined;
+  let bad: CapacityPoint | undefined;
+  let rate = plan.startRps;
+  for (let step = 0; step < plan.maxSteps; step++) {
+    const point = await measure(Math.round(rate));
+    points.push(point);
+    if (meets(point, objective)) good = point;
+    else {
+      bad = point;
+      break;
+    }
+    rate *= plan.growth;
+  }
+  for (let i = 0; i < plan.bisections && good && bad && bad.offeredRps - good.offeredRps > Math.max(2, good.offeredRps * 0.05); i++) {
+    const point = await measure(Math.round((good.offeredRps + bad.offeredRps) / 2));
+    points.push(point);
+    if (meets(point, objective)) good = point;
+    else bad = point;
+  }
+  return { points, knee: good, firstBad: bad };
+}
+
+export interface UslFit {
+  /** Contention (serial fraction). */
+  readonly sigma: number;
+  /** Coherency (crosstalk) cost. */
+  readonly kappa: number;
+  /** Throughput of one unit of concurrency, requests/s. */
+  readonly lambda: number;
+  readonly r2: number;
+}
+
+export const uslThroughput = (fit: Pick<UslFit, 'sigma' | 'kappa' | 'lambda'>, n: number): number => (fit.lambda * n) / (1 + fit.sigma * (n - 1) + fit.kappa * n * (n - 1));
+
+/**
+ * Fits X(N) = λN / (1 + σ(N−1) + κN(N−1)) by least squares, N being the mean concurrency in the
+ * system (Little's law: achieved rate × mean latency) and X the achieved rate. For each (σ, κ) on a
+ * log grid, λ has a closed form; the best (σ, κ) is then refined on a finer grid around it.
+ */
+export function fitUsl(samples: readonly { n: number; x: number }[]): UslFit | undefined {
+  const data = samples.filter((s) => s.n > 0 && s.x > 0);
+  if (data.length < 3) return undefined;
+  const evaluate = (sigma: number, kappa: number) => {
+    const shape = data.map((s) => s.n / (1 + sigma * (s.n - 1) + kappa * s.n * (s.n - 1)));
+    const lambda = data.reduce((sum, s, i) => sum + s.x * (shape[i] as number), 0) / shape.reduce((sum, f) => sum + f * f, 0);
+    const sse = data.reduce((sum, s, i) => sum + (s.x - lambda * (shape[i] as number)) ** 2, 0);
+    return { sigma, kappa, lambda, sse };
+  };
+  const grid = (from: number, to: number, count: number) => Array.from({ length: count }, (_, i) => (i === 0 ? 0 : from * (to / from) ** ((i - 1) / (count - 2))));
+  let best = evaluate(0, 0);
+  for (const sigma of grid(1e-4, 1, 60)) for (const kappa of grid(1e-6, 0.5, 60)) {
+    const candidate = evaluate(sigma, kappa);
+    if (candidate.sse < best.sse) best = candidate;
+  }
+  for (let round = 0; round < 3; round++) {
+    const { sigma, kappa } = best;
+    for (const ds of [0.5, 0.8, 0.9, 1.1, 1.25, 2]) for (const dk of [0.5, 0.8, 0.9, 1.1, 1.25, 2]) {
+      const candidate = evaluate(Math.min(1, sigma * ds), kappa * dk);
+      if (candidate.sse < best.sse) best = candidate;
+    }
+  }
+  const mean = data.reduce((sum, s) => sum + s.x, 0) / data.length;
+  const sst = data.reduce((sum, s) => sum + (s.x - mean) ** 2, 0);
+  const r2 = sst > 0 ? 1 - best.sse / sst : 1;
+  const round = (v: number, digits: number) => Number(v.toPrecision(digits));
+  return { sigma: round(best.sigma, 4), kappa: round(best.kappa, 4), lambda: round(best.lambda, 5), r2: round(r2, 4) };
+}
+
+/**
+ * Which service saturated first: at the first point that broke the objective (or the last measured),
+ * the service whose event loop was busiest, and how that compares with the others.
+ */
+export function limitedBy(points: readonly CapacityPoint[], firstBad: CapacityPoint | undefined): { service: string; evidence: string } {
+  const at = firstBad ?? points.at(-1);
+  if (!at || Object.keys(at.perService).length === 0) return { service: 'unknown', evidence: 'no service metrics were collected' };
+  if (at.limitedByClient) return { service: 'load-client', evidence: `the load client itself could not keep the schedule at ${at.offeredRps} rps` };
+  const ranked = Object.entries(at.perService).sort((a, b) => b[1].elu - a[1].elu);
+  const [top, second] = ranked;
+  if (!top) return { service: 'unknown', evidence: 'no service metrics were collected' };
+  return {
+    service: top[0],
+    evidence: `at ${at.offeredRps} rps offered, ${top[0]}'s event loop was busy ${Math.round(top[1].elu * 100)} % of the time (CPU ${Math.round(top[1].cpuShare * 100)} % of a core)` +
+      (second ? `, the next busiest was ${second[0]} at ${Math.round(second[1].elu * 100)} %` : '') + '; a saturated event loop queues every request behind it',
+  };
+}
