@@ -7,13 +7,17 @@ import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
 import { formatLine } from './logs.js';
+import { runProve } from './prove.js';
 import { startSystem } from './system.js';
 
 const usage = `usage: poc <command> [options]
 
 commands:
+  prove [--quick] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
+                                   the proving run: load, capacity knee, faults, integrity audit, report;
+                                   exit code 1 when a check fails
   up                               start every service and print their URLs; Ctrl-C stops them gracefully
-  start                            the main job (npm start)
+  start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
   client add ID --jwk FILE --scope "orders:read orders:write"
                                    register an API client by its public key (no secret exists)
@@ -32,7 +36,8 @@ class UsageError extends Error {}
 /** The developer's own API client, created by `poc up`: a key on disk under .poc/keys, never a secret. */
 const developerClient = { id: 'developer', scopes: ['orders:read', 'orders:write'] };
 
-function configFor(profile: string | undefined): PlatformConfig {
+/** The environment for a profile: the production servers default to the ones on this machine. */
+function envFor(profile: string | undefined): Record<string, string | undefined> {
   if (profile && profile !== 'embedded' && profile !== 'production') throw new UsageError(`--profile must be embedded or production, not "${profile}"`);
   const env: Record<string, string | undefined> = { ...process.env, ...(profile ? { POC_PROFILE: profile } : {}) };
   if (env.POC_PROFILE === 'production') {
@@ -40,8 +45,10 @@ function configFor(profile: string | undefined): PlatformConfig {
     env.POC_NATS_URL ||= 'nats://127.0.0.1:4222';
     env.POC_REDIS_URL ||= 'redis://127.0.0.1:6379';
   }
-  return loadConfig(env);
+  return env;
 }
+
+const configFor = (profile: string | undefined): PlatformConfig => loadConfig(envFor(profile));
 
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
@@ -151,10 +158,40 @@ async function client(args: string[]): Promise<number> {
   }
 }
 
+async function proveCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
+      seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
+      target: { type: 'string' }, scenario: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.target || values.scenario) throw new UsageError(`--${values.target ? 'target' : 'scenario'} is not available in this version: poc prove starts and proves the reference system with the default scenario`);
+  const number = (name: string, raw: string, min: number, max: number) => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${raw}"`);
+    return value;
+  };
+  const env = envFor(values.profile);
+  loadConfig(env); // a configuration mistake is reported before anything starts
+  return runProve({
+    env,
+    quick: values.quick,
+    outDir: values.out,
+    json: values.json,
+    seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : number('seed', values.seed, 0, 2 ** 31),
+    p99Ms: number('p99', values.p99, 1, 60_000),
+    errorBudget: number('error-budget', values['error-budget'], 0, 1),
+  });
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   up,
-  // Until the proving run lands, the main job is the live system.
-  start: up,
+  prove: proveCommand,
+  // The main job: the proving run on the embedded profile.
+  start: (args) => proveCommand(args),
   token,
   client,
 };

@@ -13,7 +13,7 @@ test('steps up until the objective breaks, then bisects towards the knee', async
   const result = await searchCapacity(async (rps) => {
     rates.push(rps);
     return point(rps, 230);
-  }, { p99Ms: 250, errorBudget: 0.01 }, { startRps: 50, growth: 1.5, maxSteps: 10, bisections: 4 });
+  }, { p99Ms: 250, errorBudget: 0.01 }, { startRps: 50, growth: 1.5, maxSteps: 10, bisections: 4, minPoints: 6 });
   assert.deepEqual(rates.slice(0, 5), [50, 75, 113, 169, 253]);
   assert.ok(result.knee && result.knee.offeredRps <= 230 && result.knee.offeredRps >= 200, `knee ${result.knee?.offeredRps}`);
   assert.ok(result.points.length >= 6);
@@ -21,9 +21,23 @@ test('steps up until the objective breaks, then bisects towards the knee', async
 });
 
 test('a point that misses its rate breaks the objective even with good latency', async () => {
-  const result = await searchCapacity(async (rps) => ({ ...point(rps, 1_000), achievedRps: Math.min(rps, 80) }), { p99Ms: 250, errorBudget: 0.01 }, { startRps: 50, growth: 2, maxSteps: 5, bisections: 0 });
+  const result = await searchCapacity(async (rps) => ({ ...point(rps, 1_000), achievedRps: Math.min(rps, 80) }), { p99Ms: 250, errorBudget: 0.01 }, { startRps: 50, growth: 2, maxSteps: 5, bisections: 0, minPoints: 1 });
   assert.equal(result.knee?.offeredRps, 50);
   assert.equal(result.firstBad?.offeredRps, 100);
+});
+
+test('an early knee gets points filled in below it, so that at least the minimum is measured', async () => {
+  const result = await searchCapacity(async (rps) => point(rps, 30), { p99Ms: 250, errorBudget: 0.01 }, { startRps: 25, growth: 1.6, maxSteps: 10, bisections: 1, minPoints: 6 });
+  assert.ok(result.points.length >= 6, `${result.points.length} points`);
+  assert.deepEqual(result.points.map((p) => p.offeredRps), [...result.points.map((p) => p.offeredRps)].sort((a, b) => a - b));
+  assert.ok(result.points.some((p) => p.offeredRps < 25), 'below the first step');
+});
+
+test('the limiter is the saturated service, even when the client also ran late', () => {
+  const saturated = { ...point(100, 50), limitedByClient: true };
+  assert.equal(limitedBy([saturated], saturated).service, 'store');
+  const idle = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.2, cpuShare: 0.1 } } };
+  assert.equal(limitedBy([idle], idle).service, 'load-client');
 });
 
 test('the USL fit recovers known coefficients', () => {

@@ -29,6 +29,8 @@ export interface SearchPlan {
   readonly growth: number;
   readonly maxSteps: number;
   readonly bisections: number;
+  /** Points to have in the end: when the search was short, rates below the knee are filled in. */
+  readonly minPoints: number;
 }
 
 /**
@@ -60,7 +62,15 @@ export async function searchCapacity(
     if (meets(point, objective)) good = point;
     else bad = point;
   }
-  return { points, knee: good, firstBad: bad };
+  // A short search (an early knee) gets points below the knee, so the curve and the USL fit have shape.
+  const floor = Math.max(1, Math.round(plan.startRps / 4));
+  for (const fraction of [0.5, 0.25, 0.75, 0.125, 0.375, 0.625]) {
+    if (points.length >= plan.minPoints || !good) break;
+    const rate = Math.max(floor, Math.round(good.offeredRps * fraction));
+    if (points.some((p) => Math.abs(p.offeredRps - rate) < Math.max(1, rate * 0.05))) continue;
+    points.push(await measure(rate));
+  }
+  return { points: [...points].sort((a, b) => a.offeredRps - b.offeredRps), knee: good, firstBad: bad };
 }
 
 export interface UslFit {
@@ -116,10 +126,11 @@ export function fitUsl(samples: readonly { n: number; x: number }[]): UslFit | u
 export function limitedBy(points: readonly CapacityPoint[], firstBad: CapacityPoint | undefined): { service: string; evidence: string } {
   const at = firstBad ?? points.at(-1);
   if (!at || Object.keys(at.perService).length === 0) return { service: 'unknown', evidence: 'no service metrics were collected' };
-  if (at.limitedByClient) return { service: 'load-client', evidence: `the load client itself could not keep the schedule at ${at.offeredRps} rps` };
   const ranked = Object.entries(at.perService).sort((a, b) => b[1].elu - a[1].elu);
   const [top, second] = ranked;
   if (!top) return { service: 'unknown', evidence: 'no service metrics were collected' };
+  // A saturated service is the limit even when the client also ran late: on shared cores it would.
+  if (at.limitedByClient && top[1].elu < 0.8) return { service: 'load-client', evidence: `the load client itself could not keep the schedule at ${at.offeredRps} rps, while no service was saturated (busiest: ${top[0]} at ${Math.round(top[1].elu * 100)} %)` };
   return {
     service: top[0],
     evidence: `at ${at.offeredRps} rps offered, ${top[0]}'s event loop was busy ${Math.round(top[1].elu * 100)} % of the time (CPU ${Math.round(top[1].cpuShare * 100)} % of a core)` +

@@ -1,0 +1,87 @@
+/**
+ * The faults the proving run injects during steady load, each with what a well-built system is
+ * expected to do about it. Every fault is undone by `heal`, whatever happened in between.
+ */
+import type { FaultProxy } from './proxy.js';
+import type { Mix } from './scenario.js';
+import type { SystemHandle } from './system-handle.js';
+
+export interface FaultContext {
+  readonly system: SystemHandle;
+  readonly partnerAdmin: string;
+  /** Sits between every caller and the store (its URL is the store's URL for the services). */
+  readonly storeProxy: FaultProxy | undefined;
+  /** Sits between the store and PostgreSQL (production profile only). */
+  readonly databaseProxy: FaultProxy | undefined;
+}
+
+export interface Fault {
+  readonly name: string;
+  readonly target: string;
+  /** What should happen, in a sentence the report prints next to what did. */
+  readonly expected: string;
+  /** Operations allowed to suffer; any other that does is the failure spreading. */
+  readonly mayAffect: readonly (keyof Mix)[];
+  /** Why this fault cannot run here, if it cannot. */
+  unavailable(context: FaultContext): string | undefined;
+  inject(context: FaultContext): Promise<void>;
+  heal(context: FaultContext): Promise<void>;
+}
+
+const partnerFaults = async (context: FaultContext, method: 'PUT' | 'DELETE', body?: unknown) => {
+  const response = await fetch(`${context.partnerAdmin}/faults`, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  if (!response.ok) throw new Error(`the partner's fault switch answered ${response.status}`);
+};
+
+export const faults: readonly Fault[] = [
+  {
+    name: 'partner failing',
+    target: 'partner',
+    expected: 'the API is unaffected (fulfilment is asynchronous) and orders placed during the outage are fulfilled after it',
+    mayAffect: [],
+    unavailable: () => undefined,
+    inject: (context) => partnerFaults(context, 'PUT', { errorRate: 1 }),
+    heal: (context) => partnerFaults(context, 'DELETE'),
+  },
+  {
+    name: 'integration killed',
+    target: 'integration',
+    expected: 'the API is unaffected; events wait in the outbox and are handed to the partner once integration is back',
+    mayAffect: [],
+    unavailable: () => undefined,
+    inject: async ({ system }) => {
+      if (!system.signal('integration', 'SIGKILL')) throw new Error('integration is not a process this run started');
+    },
+    heal: ({ system }) => system.restart('integration'),
+  },
+  {
+    name: 'store paused',
+    target: 'store',
+    expected: 'requests that need the store fail within their deadline; catalog reads go on from the cache in orders; all recover within seconds of the store resuming',
+    mayAffect: ['read', 'list', 'place', 'cancel'],
+    unavailable: () => undefined,
+    inject: async ({ system }) => {
+      if (!system.signal('store', 'SIGSTOP')) throw new Error('store is not a process this run started');
+    },
+    heal: async ({ system }) => void system.signal('store', 'SIGCONT'),
+  },
+  {
+    name: 'store slowed',
+    target: 'store (network)',
+    expected: 'requests that need the store slow down by about the added latency per round trip, without errors; catalog reads are untouched',
+    mayAffect: ['read', 'list', 'place', 'cancel'],
+    unavailable: ({ storeProxy }) => (storeProxy ? undefined : 'no fault proxy sits in front of the store (a --target run cannot place one)'),
+    inject: async ({ storeProxy }) => storeProxy?.add('slow', { kind: 'latency', latencyMs: 100, jitterMs: 20 }),
+    heal: async ({ storeProxy }) => storeProxy?.remove('slow'),
+  },
+  {
+    name: 'database connection cut',
+    target: 'store → PostgreSQL',
+    expected: 'the store reconnects; requests during the cut fail with 5xx problem documents, none hangs, and nothing acknowledged is lost',
+    mayAffect: ['read', 'list', 'place', 'cancel'],
+    unavailable: ({ databaseProxy, system }) =>
+      databaseProxy ? undefined : system.config.profile === 'embedded' ? 'the embedded profile runs PGlite inside the store process: there is no connection to cut' : 'no fault proxy sits in front of PostgreSQL',
+    inject: async ({ databaseProxy }) => databaseProxy?.add('cut', { kind: 'reset' }),
+    heal: async ({ databaseProxy }) => databaseProxy?.remove('cut'),
+  },
+];
