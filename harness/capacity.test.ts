@@ -38,6 +38,10 @@ test('the limiter is the saturated service, even when the client also ran late',
   assert.equal(limitedBy([saturated], saturated).service, 'store');
   const idle = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.2, cpuShare: 0.1 } } };
   assert.equal(limitedBy([idle], idle).service, 'load-client');
+  const busyMachine = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.7, cpuShare: 0.9 }, gateway: { elu: 0.6, cpuShare: 0.8 } } };
+  const verdict = limitedBy([busyMachine], busyMachine, 2);
+  assert.equal(verdict.service, 'store');
+  assert.match(verdict.evidence, /1\.70 of the machine's 2 cores/);
 });
 
 test('the USL fit recovers known coefficients', () => {

@@ -86,9 +86,8 @@ export interface UslFit {
 export const uslThroughput = (fit: Pick<UslFit, 'sigma' | 'kappa' | 'lambda'>, n: number): number => (fit.lambda * n) / (1 + fit.sigma * (n - 1) + fit.kappa * n * (n - 1));
 
 /**
- * Fits X(N) = λN / (1 + σ(N−1) + κN(N−1)) by least squares, N being the mean concurrency in the
- * system (Little's law: achieved rate × mean latency) and X the achieved rate. For each (σ, κ) on a
- * log grid, λ has a closed form; the best (σ, κ) is then refined on a finer grid around it.
+ * Fits X(N) = λN / (1 + σ(N−1) + κN(N−1)) by least squares. For each (σ, κ) on a log grid, λ has a
+ * closed form; the best (σ, κ) is then refined on a finer grid around it.
  */
 export function fitUsl(samples: readonly { n: number; x: number }[]): UslFit | undefined {
   const data = samples.filter((s) => s.n > 0 && s.x > 0);
@@ -121,19 +120,24 @@ export function fitUsl(samples: readonly { n: number; x: number }[]): UslFit | u
 
 /**
  * Which service saturated first: at the first point that broke the objective (or the last measured),
- * the service whose event loop was busiest, and how that compares with the others.
+ * the service whose event loop was busiest, and how that compares with the others. When the
+ * services together used up the machine's cores, that is said too: then no service can be faster
+ * alone, and more cores (or fewer processes) are the remedy.
  */
-export function limitedBy(points: readonly CapacityPoint[], firstBad: CapacityPoint | undefined): { service: string; evidence: string } {
+export function limitedBy(points: readonly CapacityPoint[], firstBad: CapacityPoint | undefined, cores = Infinity): { service: string; evidence: string } {
   const at = firstBad ?? points.at(-1);
   if (!at || Object.keys(at.perService).length === 0) return { service: 'unknown', evidence: 'no service metrics were collected' };
   const ranked = Object.entries(at.perService).sort((a, b) => b[1].elu - a[1].elu);
   const [top, second] = ranked;
   if (!top) return { service: 'unknown', evidence: 'no service metrics were collected' };
-  // A saturated service is the limit even when the client also ran late: on shared cores it would.
-  if (at.limitedByClient && top[1].elu < 0.8) return { service: 'load-client', evidence: `the load client itself could not keep the schedule at ${at.offeredRps} rps, while no service was saturated (busiest: ${top[0]} at ${Math.round(top[1].elu * 100)} %)` };
+  const cpu = Object.values(at.perService).reduce((sum, s) => sum + s.cpuShare, 0);
+  const machineBound = cpu >= cores * 0.8;
+  // A saturated service (or machine) is the limit even when the client also ran late: on shared cores it would.
+  if (at.limitedByClient && top[1].elu < 0.8 && !machineBound) return { service: 'load-client', evidence: `the load client itself could not keep the schedule at ${at.offeredRps} rps, while no service was saturated (busiest: ${top[0]} at ${Math.round(top[1].elu * 100)} %)` };
   return {
     service: top[0],
     evidence: `at ${at.offeredRps} rps offered, ${top[0]}'s event loop was busy ${Math.round(top[1].elu * 100)} % of the time (CPU ${Math.round(top[1].cpuShare * 100)} % of a core)` +
-      (second ? `, the next busiest was ${second[0]} at ${Math.round(second[1].elu * 100)} %` : '') + '; a saturated event loop queues every request behind it',
+      (second ? `, the next busiest was ${second[0]} at ${Math.round(second[1].elu * 100)} %` : '') +
+      (machineBound ? `; the services together used ${cpu.toFixed(2)} of the machine's ${cores} cores, so the CPU itself was exhausted` : '; a saturated event loop queues every request behind it'),
   };
 }

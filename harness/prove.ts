@@ -130,8 +130,9 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
   };
   const capacity = await phase('capacity', () => searchCapacity(measure, objective, { startRps: 25, growth: 1.6, maxSteps: d.steps, bisections: d.bisections, minPoints: 6 }));
   const kneeRps = capacity.knee?.offeredRps ?? null;
-  const limiter = capacity.points.length > 0 ? limitedBy(capacity.points, capacity.firstBad) : null;
-  const usl = fitUsl(capacity.points.map((p) => ({ n: p.achievedRps * (p.p50Ms / 1000) + 1e-9, x: p.achievedRps })).filter((s) => s.n > 0));
+  const limiter = capacity.points.length > 0 ? limitedBy(capacity.points, capacity.firstBad, cpus().length) : null;
+  // N is the offered rate, X the achieved one: how throughput bends as the offered load grows.
+  const usl = fitUsl(capacity.points.map((p) => ({ n: p.offeredRps, x: p.achievedRps })));
   if (!capacity.firstBad) warnings.push(`the objective never broke up to ${capacity.points.at(-1)?.offeredRps ?? 0} rps: the knee is at least that, not measured`);
 
   // Steady state at half the knee.
