@@ -5,7 +5,7 @@ import { fitUsl, limitedBy, searchCapacity, uslThroughput, type CapacityPoint } 
 const point = (offeredRps: number, capacity: number): CapacityPoint => {
   const achievedRps = Math.min(offeredRps, capacity);
   const overloaded = offeredRps > capacity;
-  return { offeredRps, achievedRps, p50Ms: overloaded ? 300 : 5, p99Ms: overloaded ? 2_000 : 40, errorRate: 0, perService: { store: { elu: Math.min(1, offeredRps / capacity), cpuShare: 0.5 }, orders: { elu: 0.3, cpuShare: 0.3 } }, limitedByClient: false };
+  return { offeredRps, achievedRps, p50Ms: overloaded ? 300 : 5, p99Ms: overloaded ? 2_000 : 40, errorRate: 0, perService: { store: { elu: Math.min(1, offeredRps / capacity), cpuShare: 0.5, p99Ms: 10 }, orders: { elu: 0.3, cpuShare: 0.3, p99Ms: 10 } }, limitedByClient: false };
 };
 
 test('steps up until the objective breaks, then bisects towards the knee', async () => {
@@ -36,9 +36,9 @@ test('an early knee gets points filled in below it, so that at least the minimum
 test('the limiter is the saturated service, even when the client also ran late', () => {
   const saturated = { ...point(100, 50), limitedByClient: true };
   assert.equal(limitedBy([saturated], saturated).service, 'store');
-  const idle = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.2, cpuShare: 0.1 } } };
+  const idle = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.2, cpuShare: 0.1, p99Ms: 10 } } };
   assert.equal(limitedBy([idle], idle).service, 'load-client');
-  const busyMachine = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.7, cpuShare: 0.9 }, gateway: { elu: 0.6, cpuShare: 0.8 } } };
+  const busyMachine = { ...point(100, 1_000), limitedByClient: true, perService: { store: { elu: 0.7, cpuShare: 0.9, p99Ms: 10 }, gateway: { elu: 0.6, cpuShare: 0.8, p99Ms: 10 } } };
   const verdict = limitedBy([busyMachine], busyMachine, 2);
   assert.equal(verdict.service, 'store');
   assert.match(verdict.evidence, /1\.70 of the machine's 2 cores/);

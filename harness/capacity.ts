@@ -17,7 +17,7 @@ export interface CapacityPoint {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errorRate: number;
-  readonly perService: Record<string, { elu: number; cpuShare: number }>;
+  readonly perService: Record<string, { elu: number; cpuShare: number; p99Ms: number }>;
   readonly limitedByClient: boolean;
 }
 

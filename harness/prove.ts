@@ -123,7 +123,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     notePeaks(loads);
     const point: CapacityPoint = {
       offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99, errorRate: errorRateOf(result),
-      perService: Object.fromEntries(loads.map((l) => [l.service, { elu: l.elu, cpuShare: l.cpuShare }])), limitedByClient: result.client.limitedByClient,
+      perService: Object.fromEntries(loads.map((l) => [l.service, { elu: l.elu, cpuShare: l.cpuShare, p99Ms: l.p99Ms }])), limitedByClient: result.client.limitedByClient,
     };
     progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %, busiest ${loads.slice().sort((a, b) => b.elu - a.elu)[0]?.service ?? '?'}`);
     return point;
@@ -289,9 +289,9 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     services: [...peaks].map(([name, p]) => ({ name, cpuSharePeak: round(Math.min(1, p.cpu / machineCores)), eventLoopUtilizationPeak: Math.min(1, p.elu), rssMiB: p.rss })),
     capacity: {
       knee_rps: kneeRps, limited_by: limiter, slo: objective,
-      points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p50Ms: p.p50Ms, p99Ms: p.p99Ms, errorRate: p.errorRate, perService: Object.fromEntries(Object.entries(p.perService).map(([k, v]) => [k, { elu: Math.min(1, v.elu), p99Ms: 0 }])) })),
+      points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p50Ms: p.p50Ms, p99Ms: p.p99Ms, errorRate: p.errorRate, perService: Object.fromEntries(Object.entries(p.perService).map(([k, v]) => [k, { elu: Math.min(1, v.elu), p99Ms: v.p99Ms }])) })),
       usl: usl ? { sigma: usl.sigma, kappa: usl.kappa, lambda: Math.max(usl.lambda, 1e-9), r2: Math.min(1, usl.r2) } : null,
-      method: `open-model arrival rate from 25 rps, ×1.6 per ${d.stepMs / 1000} s step until p99 > ${objective.p99Ms} ms or errors > ${objective.errorBudget * 100} % or achieved < 90 % of offered, then ${d.bisections} bisection(s); latency from intended send time in HDR histograms; per-service event-loop utilisation scraped from each admin port every second`,
+      method: `open-model arrival rate from 25 rps, ×1.6 per ${d.stepMs / 1000} s step until p99 > ${objective.p99Ms} ms or errors > ${objective.errorBudget * 100} % or achieved < 90 % of offered, then ${d.bisections} bisection(s); latency from intended send time in HDR histograms; per-service event-loop utilisation scraped from each admin port every second; per-service p99 from the difference of each service's server-side latency histogram over the step (resolution: its bucket bounds)`,
     },
     steady_state: {
       offeredRps: steadyRps, achievedRps: round(steady.achievedRps, 1), fractionOfKnee: kneeRps ? round(steadyRps / kneeRps, 2) : 0, durationMs: steady.durationMs, requests: steady.intended,
