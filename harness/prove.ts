@@ -40,8 +40,8 @@ interface Durations {
 
 const durations = (quick: boolean): Durations =>
   quick
-    ? { warmupMs: 3_000, stepMs: 3_000, steps: 7, bisections: 1, steadyMs: 6_000, faultBeforeMs: 2_000, faultMs: 3_000, faultAfterMs: 4_000, settleMs: 20_000 }
-    : { warmupMs: 5_000, stepMs: 6_000, steps: 9, bisections: 2, steadyMs: 15_000, faultBeforeMs: 3_000, faultMs: 5_000, faultAfterMs: 7_000, settleMs: 30_000 };
+    ? { warmupMs: 3_000, stepMs: 3_000, steps: 7, bisections: 1, steadyMs: 6_000, faultBeforeMs: 2_000, faultMs: 3_000, faultAfterMs: 6_000, settleMs: 20_000 }
+    : { warmupMs: 5_000, stepMs: 6_000, steps: 9, bisections: 2, steadyMs: 15_000, faultBeforeMs: 3_000, faultMs: 5_000, faultAfterMs: 9_000, settleMs: 30_000 };
 
 interface Completion {
   readonly at: number;
@@ -187,10 +187,11 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     const during = timeline.filter((t) => t.tMs > injectedAt && t.tMs <= healedAt + 1_000);
     const outside = (t: (typeof timeline)[number]) => t.errorRate > objective.errorBudget || t.p99Ms > objective.p99Ms;
     const detected = timeline.find((t) => t.tMs > injectedAt && outside(t));
+    // Recovered: from some bucket on, every remaining bucket (at least two) is back within the objective.
     let recoveredAt: number | null = null;
     const after = timeline.filter((t) => t.tMs > healedAt);
-    for (let i = 0; i + 2 < after.length || (i < after.length && after.length < 3); i++) {
-      if (after.slice(i, i + 3).every((t) => !outside(t))) {
+    for (let i = 0; i + 1 < after.length; i++) {
+      if (after.slice(i).every((t) => !outside(t))) {
         recoveredAt = (after[i] as { tMs: number }).tMs;
         break;
       }

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
+import { ProblemError } from '@msa-poc/platform/errors';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -149,7 +150,7 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
   }
 
   const run = async <T>(target: pg.Pool | pg.PoolClient, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
-    const result = (await target.query(text, params)) as pg.QueryResult | pg.QueryResult[];
+    const result = (await target.query(text, params).catch(asUnavailable)) as pg.QueryResult | pg.QueryResult[];
     // Several statements in one parameterless text come back as one result each.
     const last = Array.isArray(result) ? result[result.length - 1] : result;
     return { rows: (last?.rows ?? []) as T[], rowCount: last?.rowCount ?? 0 };
@@ -160,7 +161,7 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
     kind: 'postgres',
     query: (text, params) => run(pool, text, params),
     transaction: async (fn) => {
-      const client = await pool.connect();
+      const client = await pool.connect().catch(asUnavailable);
       let broken: Error | undefined;
       // A checked-out client has no pool listener: a connection lost while the caller works between
       // statements (server restart, idle-in-transaction timeout) would otherwise be an uncaught error.
@@ -192,6 +193,19 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
       await pool.end();
     },
   };
+}
+
+const connectionErrorCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
+/**
+ * A lost or refused database connection is the database being unavailable (503, worth a retry),
+ * not a bug in this service (500). Everything else passes through unchanged.
+ */
+function asUnavailable(error: unknown): never {
+  const code = (error as { code?: string }).code ?? '';
+  const lost = connectionErrorCodes.has(code) || code.startsWith('08') || /Connection terminated|timeout exceeded when trying to connect/i.test(message(error));
+  if (lost) throw new ProblemError('unavailable', `The database is unreachable (${message(error)}); retry shortly.`, { cause: error });
+  throw error;
 }
 
 /** The URL without its password, for messages and logs. */

@@ -3,7 +3,7 @@
  * them published. A crash between publish and mark re-publishes the row on restart; the broker
  * drops the copy by its message id (the event id), and consumers are idempotent besides.
  */
-import { orderPlaced } from '@msa-poc/contracts';
+import { orderPlaced, orderStream } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
 import type { Logger } from '@msa-poc/platform/telemetry';
 import type { Database } from './database.js';
@@ -60,6 +60,9 @@ export class OutboxRelay {
         if (count < this.options.batchSize) await this.signal.wait(this.options.idleMs, this.#stop.signal);
       } catch (error) {
         failures += 1;
+        // The stream can vanish under us (deleted by an operator, a broker that lost its store):
+        // declare it again rather than retrying into the void.
+        if (/no JetStream stream captures/.test((error as Error).message)) await this.broker.ensureStream(orderStream).catch(() => undefined);
         const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
         this.log.warn({ err: (error as Error).message, retryInMs: delay }, 'outbox relay failed; rows stay unpublished and will be retried');
         await this.signal.wait(delay, this.#stop.signal);
