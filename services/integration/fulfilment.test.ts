@@ -1,0 +1,95 @@
+/** What integration does with an order.placed event, against stand-ins for its three neighbours. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AnyCloudEvent } from '@msa-poc/contracts';
+import { UpstreamError } from '@msa-poc/platform/errors';
+import { createLogger } from '@msa-poc/platform/telemetry';
+import { deadLetter, fulfil, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
+
+const orderId = '01890000-0000-7000-8000-0000000000aa';
+const event: AnyCloudEvent = {
+  specversion: '1.0', id: '01890000-0000-7000-8000-0000000000ee', source: '/store', type: 'dev.msa-poc.order.placed.v1',
+  time: '2026-01-01T00:00:00.000Z', datacontenttype: 'application/json',
+  data: { orderId, customerId: 'c1', items: [{ sku: 'SKU-0001', quantity: 1 }], total: { amount: '1.00', currency: 'EUR' }, shippingAddress: { name: 'A', line1: 'B', city: 'C', postalCode: '1000', country: 'BE' } },
+};
+const problem = (status: number) => ({ type: 'https://msa-poc.local/problems/x', title: 'x', status });
+
+function neighbours(options: { processed?: boolean; status?: string; partner?: number | Error; store?: Error } = {}) {
+  const calls: string[] = [];
+  const store = {
+    isProcessed: async () => {
+      calls.push('isProcessed');
+      if (options.store) throw options.store;
+      return { status: 200, body: { processed: options.processed ?? false } };
+    },
+    getOrder: async () => {
+      calls.push('getOrder');
+      return options.status === undefined ? { status: 404, body: problem(404) } : { status: 200, body: { id: orderId, status: options.status } };
+    },
+    recordProcessed: async () => {
+      calls.push('recordProcessed');
+      return { status: 200, body: { firstTime: true } };
+    },
+    addDeadLetter: async () => {
+      calls.push('addDeadLetter');
+      return { status: 201, body: {} };
+    },
+  };
+  const partner = {
+    submitFulfilment: async () => {
+      calls.push('submitFulfilment');
+      if (options.partner instanceof Error) throw options.partner;
+      const status = options.partner ?? 202;
+      return status < 300 ? { status, body: { fulfilmentId: 'f1', orderId, status: 'accepted' } } : { status, body: problem(status) };
+    },
+  };
+  const orders = {
+    failOrder: async () => {
+      calls.push('failOrder');
+      return { status: 200, body: {} };
+    },
+  };
+  return { calls, deps: { store, partner, orders, log: createLogger('integration', 'silent') } as unknown as FulfilmentDeps };
+}
+
+test('a placed order goes to the partner once, and the event is recorded as processed', async () => {
+  const { calls, deps } = neighbours({ status: 'placed' });
+  assert.deepEqual(await fulfil(event, deps), { kind: 'done' });
+  assert.deepEqual(calls, ['isProcessed', 'getOrder', 'submitFulfilment', 'recordProcessed']);
+});
+
+test('a redelivered event changes nothing: no partner call', async () => {
+  const { calls, deps } = neighbours({ processed: true, status: 'placed' });
+  assert.equal((await fulfil(event, deps)).kind, 'done');
+  assert.deepEqual(calls, ['isProcessed']);
+});
+
+test('an order cancelled before it was sent is not sent', async () => {
+  const { calls, deps } = neighbours({ status: 'cancelled' });
+  assert.equal((await fulfil(event, deps)).kind, 'done');
+  assert.ok(!calls.includes('submitFulfilment'));
+  assert.ok(calls.includes('recordProcessed'));
+});
+
+test('partner trouble is a retry; our own services being down is a wait that never counts', async () => {
+  assert.equal((await fulfil(event, neighbours({ status: 'placed', partner: 503 }).deps)).kind, 'retry');
+  const partnerDown = new UpstreamError('unavailable', 'partner', 'down', { retryable: true });
+  assert.equal((await fulfil(event, neighbours({ status: 'placed', partner: partnerDown }).deps)).kind, 'retry');
+  const storeDown = new UpstreamError('unavailable', 'store', 'down', { retryable: true });
+  assert.equal((await fulfil(event, neighbours({ store: storeDown }).deps)).kind, 'wait');
+  const patient = await fulfilPatiently(event, neighbours({ store: storeDown }).deps, 300);
+  assert.equal(patient.kind, 'retry', 'after its budget, waiting becomes a retry');
+});
+
+test('refusals that no retry can fix are dead letters; a permanent refusal also fails the order', async () => {
+  const signature = await fulfil(event, neighbours({ status: 'placed', partner: 401 }).deps);
+  assert.ok(signature.kind === 'dead' && !signature.failOrder);
+  const refused = neighbours({ status: 'placed', partner: 422 });
+  const outcome = await fulfil(event, refused.deps);
+  assert.ok(outcome.kind === 'dead' && outcome.failOrder);
+  await deadLetter(event, outcome, 1, refused.deps);
+  assert.deepEqual(refused.calls.slice(-2), ['addDeadLetter', 'failOrder']);
+  const malformed = await fulfil({ ...event, data: { orderId: 'not-a-uuid' } }, neighbours().deps);
+  assert.ok(malformed.kind === 'dead' && /contract/.test(malformed.error));
+  assert.equal((await fulfil(event, neighbours({ status: undefined }).deps)).kind, 'dead', 'an event for an order that does not exist');
+});
