@@ -13,7 +13,7 @@ import { startSystem } from './system.js';
 const usage = `usage: poc <command> [options]
 
 commands:
-  prove [--quick] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
+  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
                                    the proving run: load, capacity knee, faults, integrity audit, report;
                                    exit code 1 when a check fails
   up                               start every service and print their URLs; Ctrl-C stops them gracefully
@@ -168,7 +168,7 @@ async function proveCommand(args: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (values.target || values.scenario) throw new UsageError(`--${values.target ? 'target' : 'scenario'} is not available in this version: poc prove starts and proves the reference system with the default scenario`);
+  if (values.target) throw new UsageError('--target is not available in this version: poc prove starts and proves the reference system itself');
   const number = (name: string, raw: string, min: number, max: number) => {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${raw}"`);
@@ -180,6 +180,7 @@ async function proveCommand(args: string[]): Promise<number> {
     env,
     quick: values.quick,
     outDir: values.out,
+    scenarioFile: values.scenario,
     json: values.json,
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : number('seed', values.seed, 0, 2 ** 31),
     p99Ms: number('p99', values.p99, 1, 60_000),

@@ -1,12 +1,14 @@
 /** `poc prove`: start the system behind fault proxies, run the proving harness, write the report. */
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { storeContract } from '@msa-poc/contracts';
 import { createClient } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { prove } from '@msa-poc/harness/prove';
+import { loadScenario } from '@msa-poc/harness/scenario';
 import { startFaultProxy, type FaultProxy } from '@msa-poc/harness/proxy';
 import { writeReport } from '@msa-poc/harness/report';
 import { registerClient } from './clients.js';
@@ -16,6 +18,8 @@ export interface ProveCommand {
   readonly env: Record<string, string | undefined>;
   readonly quick: boolean;
   readonly outDir: string | undefined;
+  /** A TypeScript scenario (`defineScenario`); the default shop traffic when absent. */
+  readonly scenarioFile: string | undefined;
   readonly seed: number;
   readonly json: boolean;
   readonly p99Ms: number;
@@ -29,6 +33,8 @@ export async function runProve(command: ProveCommand): Promise<number> {
     if (!command.json) process.stderr.write(`${line}\n`);
   };
   const baseConfig = loadConfig(command.env);
+  // A broken scenario is reported before anything starts.
+  const scenario = command.scenarioFile ? await loadScenario(command.scenarioFile, fileURLToPath(new URL('../../harness/.scenarios/', import.meta.url))) : undefined;
   const outDir = resolve(command.outDir ?? join('reports', timestamp()));
   mkdirSync(outDir, { recursive: true });
   const serviceLog = createWriteStream(join(outDir, 'services.log'));
@@ -80,7 +86,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
       },
       api,
       store.client,
-      { quick: command.quick, seed: command.seed, objective: { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, storeProxy, databaseProxy, progress },
+      { quick: command.quick, seed: command.seed, objective: { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, storeProxy, databaseProxy, progress, ...(scenario ? { scenario } : {}) },
     );
     await store.close();
     const files = await writeReport(report, outDir);

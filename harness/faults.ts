@@ -3,7 +3,7 @@
  * expected to do about it. Every fault is undone by `heal`, whatever happened in between.
  */
 import type { FaultProxy } from './proxy.js';
-import type { Mix } from './scenario.js';
+import type { ServiceName } from '@msa-poc/contracts';
 import type { SystemHandle } from './system-handle.js';
 
 export interface FaultContext {
@@ -20,8 +20,8 @@ export interface Fault {
   readonly target: string;
   /** What should happen, in a sentence the report prints next to what did. */
   readonly expected: string;
-  /** Operations allowed to suffer; any other that does is the failure spreading. */
-  readonly mayAffect: readonly (keyof Mix)[];
+  /** The services this fault takes away or slows: requests that need them may suffer, no others. */
+  readonly affects: readonly ServiceName[];
   /** Why this fault cannot run here, if it cannot. */
   unavailable(context: FaultContext): string | undefined;
   inject(context: FaultContext): Promise<void>;
@@ -38,7 +38,7 @@ export const faults: readonly Fault[] = [
     name: 'partner failing',
     target: 'partner',
     expected: 'the API is unaffected (fulfilment is asynchronous) and orders placed during the outage are fulfilled after it',
-    mayAffect: [],
+    affects: ['partner'],
     unavailable: () => undefined,
     inject: (context) => partnerFaults(context, 'PUT', { errorRate: 1 }),
     heal: (context) => partnerFaults(context, 'DELETE'),
@@ -47,7 +47,7 @@ export const faults: readonly Fault[] = [
     name: 'integration killed',
     target: 'integration',
     expected: 'the API is unaffected; events wait in the outbox and are handed to the partner once integration is back',
-    mayAffect: [],
+    affects: ['integration'],
     unavailable: () => undefined,
     inject: async ({ system }) => {
       if (!system.signal('integration', 'SIGKILL')) throw new Error('integration is not a process this run started');
@@ -58,7 +58,7 @@ export const faults: readonly Fault[] = [
     name: 'store paused',
     target: 'store',
     expected: 'requests that need the store fail within their deadline; catalog reads go on from the cache in orders; all recover within seconds of the store resuming',
-    mayAffect: ['read', 'list', 'place', 'cancel'],
+    affects: ['store'],
     unavailable: () => undefined,
     inject: async ({ system }) => {
       if (!system.signal('store', 'SIGSTOP')) throw new Error('store is not a process this run started');
@@ -69,7 +69,7 @@ export const faults: readonly Fault[] = [
     name: 'store slowed',
     target: 'store (network)',
     expected: 'requests that need the store slow down by about the added latency per round trip, without errors; catalog reads are untouched',
-    mayAffect: ['read', 'list', 'place', 'cancel'],
+    affects: ['store'],
     unavailable: ({ storeProxy }) => (storeProxy ? undefined : 'no fault proxy sits in front of the store (a --target run cannot place one)'),
     inject: async ({ storeProxy }) => storeProxy?.add('slow', { kind: 'latency', latencyMs: 100, jitterMs: 20 }),
     heal: async ({ storeProxy }) => storeProxy?.remove('slow'),
@@ -78,7 +78,7 @@ export const faults: readonly Fault[] = [
     name: 'database connection cut',
     target: 'store → PostgreSQL',
     expected: 'the store reconnects; requests during the cut fail with 5xx problem documents, none hangs, and nothing acknowledged is lost',
-    mayAffect: ['read', 'list', 'place', 'cancel'],
+    affects: ['store'],
     unavailable: ({ databaseProxy, system }) =>
       databaseProxy ? undefined : system.config.profile === 'embedded' ? 'the embedded profile runs PGlite inside the store process: there is no connection to cut' : 'no fault proxy sits in front of PostgreSQL',
     inject: async ({ databaseProxy }) => databaseProxy?.add('cut', { kind: 'reset' }),

@@ -13,7 +13,7 @@ import { faults as faultScenarios, type FaultContext } from './faults.js';
 import { constant, runLoad, type LoadResult, type LoadSnapshot, type Operation } from './load.js';
 import type { FaultProxy } from './proxy.js';
 import type { CheckT, FaultT, PhaseT, RecommendationT, Report } from './report-schema.js';
-import { DefaultScenario, dependsOn, type Mix } from './scenario.js';
+import { defaultScenario, ScenarioRunner, type ScenarioDefinition } from './scenario.js';
 import { LoadMonitor, type ServiceLoad } from './scrape.js';
 import type { SystemHandle } from './system-handle.js';
 
@@ -24,6 +24,7 @@ export interface ProveOptions {
   readonly storeProxy: FaultProxy | undefined;
   readonly databaseProxy: FaultProxy | undefined;
   readonly progress: (line: string) => void;
+  readonly scenario?: ScenarioDefinition;
 }
 
 interface Durations {
@@ -59,7 +60,8 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
   const config = system.config;
   const services = Object.entries(config.endpoints).map(([name, e]) => ({ name, adminUrl: `http://${config.adminHost}:${e.adminPort}` }));
   const monitor = new LoadMonitor(services);
-  const scenario = new DefaultScenario(api, options.seed);
+  const scenario = new ScenarioRunner(api, options.seed, options.scenario ?? defaultScenario);
+  const needs = scenario.dependencies();
   const completions: Completion[] = [];
   const phases: PhaseT[] = [];
   const warnings: string[] = [];
@@ -202,7 +204,8 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
       const mine = window.filter((c) => c.name === name);
       return mine.filter((c) => !c.ok).length / mine.length > objective.errorBudget;
     });
-    const spreadTo = affected.filter((name) => !fault.mayAffect.includes(name as keyof Mix));
+    // Spread: a request kind hurt by a fault in a service it does not need.
+    const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => fault.affects.includes(service)));
     const errorRateDuring = during.length ? round(during.reduce((s, t) => s + t.errorRate, 0) / during.length, 4) : 0;
     const recovered = detected === undefined || recoveredAt !== null;
     const report: FaultT = {
@@ -253,6 +256,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     });
   }
   const reads = steady.byOperation.read?.latency.p50;
+  // Only the default scenario's operation names carry this meaning.
   const browse = steady.byOperation.browse?.latency.p50;
   if (reads !== undefined && browse !== undefined && reads > browse * 1.5) {
     recommendations.push({
@@ -278,7 +282,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
       profile: config.profile, topology: 'split: one process per service, started by the harness', commit, node: process.version,
       machine: { cores: machineCores, memoryGiB: round(totalmem() / 1024 ** 3, 1), cpuModel: cpus()[0]?.model ?? 'unknown' },
       loadClientSharesCores: true, seed: options.seed,
-      config: { quick: options.quick, objective, durations: d, mix: 'browse 30 %, read 25 %, list 10 %, place 30 %, cancel 5 %' },
+      config: { quick: options.quick, objective, durations: d, scenario: scenario.definition.name },
     },
     loadClient: {
       cpuSharePeak: round(Math.min(1, clientHealth.cpuPeak / machineCores)), eventLoopDelayP99Ms: round(clientHealth.eldP99),
@@ -323,4 +327,3 @@ function injectionOf(name: string): string {
   }
 }
 
-export { dependsOn };
