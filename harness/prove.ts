@@ -187,7 +187,9 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     });
     await schedule.catch((error: unknown) => warnings.push(`fault "${fault.name}" could not be injected or healed: ${(error as Error).message}`));
     const during = timeline.filter((t) => t.tMs > injectedAt && t.tMs <= healedAt + 1_000);
-    const outside = (t: (typeof timeline)[number]) => t.errorRate > objective.errorBudget || t.p99Ms > objective.p99Ms;
+    // A one-second bucket holds a few dozen requests, so its p99 is nearly its maximum: one slow
+    // request would count as an incident. Latency counts only beyond twice the objective; errors count at the budget.
+    const outside = (t: (typeof timeline)[number]) => t.errorRate > objective.errorBudget || t.p99Ms > objective.p99Ms * 2;
     const detected = timeline.find((t) => t.tMs > injectedAt && outside(t));
     // Recovered: from some bucket on, every remaining bucket (at least two) is back within the objective.
     let recoveredAt: number | null = null;
@@ -215,7 +217,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
       timeToRecoverMs: detected ? (recoveredAt === null ? null : Math.round(Math.max(0, recoveredAt - healedAt))) : 0,
       spread: { affected, unaffected: kinds.filter((k) => !affected.includes(k)) },
       expectationMet: spreadTo.length === 0 && recovered,
-      method: 'per-second buckets of the steady load (open model, latency from intended send time); detection and recovery against the objective; spread from the error rate per request kind while the fault was on',
+      method: 'per-second buckets of the steady load (open model, latency from intended send time); a bucket is degraded when its error rate exceeds the budget or its p99 exceeds twice the objective; detected at the first degraded bucket after injection, recovered from the first bucket after which none is degraded; spread from the error rate per request kind while the fault was on',
       timeline,
     };
     void result;
