@@ -25,7 +25,20 @@ export class DpopError extends Error {
   }
 }
 
-export interface VerifyDpopOptions {
+/** How strictly proofs are checked, and the state that checking needs: the same at every route. */
+export interface DpopPolicy {
+  /** Accepted distance between `iat` and now, either way (default 60 s). */
+  skewSeconds?: number;
+  replay: ReplayGuard;
+  nonces?: NonceStore;
+  requireNonce?: boolean;
+  keyCache?: PublicKeyCache;
+}
+
+/** Just the policy fields of a larger options object, to pass on to `verifyDpopProof`. */
+export const dpopPolicyOf = ({ skewSeconds, replay, nonces, requireNonce, keyCache }: DpopPolicy): DpopPolicy => ({ skewSeconds, replay, nonces, requireNonce, keyCache });
+
+export interface VerifyDpopOptions extends DpopPolicy {
   /** Every value of the request's `DPoP` header (node's `req.headersDistinct.dpop`). */
   headerValues: string[] | undefined;
   method: string;
@@ -37,12 +50,6 @@ export interface VerifyDpopOptions {
   expectedJkt?: string;
   /** Epoch milliseconds (default `Date.now()`). */
   now?: number;
-  /** Accepted distance between `iat` and now, either way (default 60 s). */
-  skewSeconds?: number;
-  replay: ReplayGuard;
-  nonces?: NonceStore;
-  requireNonce?: boolean;
-  keyCache?: PublicKeyCache;
 }
 
 export interface VerifiedDpopProof {

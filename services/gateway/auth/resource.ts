@@ -5,7 +5,7 @@
  */
 import type { AccessTokenClaims, AccessTokenSigner, VerifyAccessTokenOptions } from './access-token.js';
 import { AccessTokenError } from './access-token.js';
-import { DpopError, verifyDpopProof, type VerifiedDpopProof } from './dpop.js';
+import { DpopError, dpopPolicyOf, verifyDpopProof, type VerifiedDpopProof } from './dpop.js';
 import type { PublicKeyCache } from './jwk.js';
 import type { NonceStore } from './nonces.js';
 import { safeDescription } from './oauth-error.js';
@@ -127,11 +127,7 @@ export async function authenticateResourceRequest(request: ResourceRequest): Pro
       accessToken: token,
       expectedJkt: claims.cnf.jkt,
       now,
-      replay: request.replay,
-      requireNonce: request.requireNonce ?? false,
-      ...(request.skewSeconds === undefined ? {} : { skewSeconds: request.skewSeconds }),
-      ...(request.nonces === undefined ? {} : { nonces: request.nonces }),
-      ...(request.keyCache === undefined ? {} : { keyCache: request.keyCache }),
+      ...dpopPolicyOf(request),
     });
   } catch (error) {
     if (error instanceof DpopError) {

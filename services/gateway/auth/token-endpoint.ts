@@ -6,7 +6,7 @@
  */
 import type { AccessTokenSigner } from './access-token.js';
 import { checkClientAssertion, consumeClientAssertion, type ClientDirectory } from './client-assertion.js';
-import { DpopError, verifyDpopProof, type VerifiedDpopProof } from './dpop.js';
+import { DpopError, dpopPolicyOf, verifyDpopProof, type VerifiedDpopProof } from './dpop.js';
 import type { PublicKeyCache } from './jwk.js';
 import type { NonceStore } from './nonces.js';
 import { OAuthError } from './oauth-error.js';
@@ -89,11 +89,7 @@ export async function handleTokenRequest(request: TokenRequest): Promise<TokenRe
       method: 'POST',
       url: request.url,
       now,
-      replay: request.replay,
-      requireNonce: request.requireNonce ?? false,
-      ...(request.skewSeconds === undefined ? {} : { skewSeconds: request.skewSeconds }),
-      ...(request.nonces === undefined ? {} : { nonces: request.nonces }),
-      ...(request.keyCache === undefined ? {} : { keyCache: request.keyCache }),
+      ...dpopPolicyOf(request),
     });
   } catch (error) {
     if (error instanceof DpopError) throw new OAuthError(error.code, error.description, error.nonce);
