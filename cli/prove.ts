@@ -58,7 +58,13 @@ export async function runProve(command: ProveCommand): Promise<number> {
   try {
     const storeProxy = await startFaultProxy({ upstream: { host: '127.0.0.1', port: baseConfig.endpoints.store.port } });
     proxies.push(storeProxy);
-    const env: Record<string, string | undefined> = { ...command.env, POC_STORE_URL: `https://127.0.0.1:${storeProxy.listenPort}` };
+    // The load client gets its own generous rate limit: limited like any client, but above any knee here.
+    const loadClientPolicy = 'prove-load=20000:40000';
+    const env: Record<string, string | undefined> = {
+      ...command.env,
+      POC_STORE_URL: `https://127.0.0.1:${storeProxy.listenPort}`,
+      POC_RATE_LIMIT_CLIENTS: [command.env.POC_RATE_LIMIT_CLIENTS, loadClientPolicy].filter(Boolean).join(','),
+    };
     let databaseProxy: FaultProxy | undefined;
     if (baseConfig.profile === 'production' && baseConfig.databaseUrl) {
       const url = new URL(baseConfig.databaseUrl);
@@ -70,7 +76,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
     }
     const config: PlatformConfig = loadConfig(env);
     progress(`poc prove: ${config.profile} profile${command.quick ? ', quick' : ''}, seed ${command.seed}; report in ${outDir}`);
-    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string } });
+    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string } });
 
     // The load client is a real OAuth client with its own key and a generous policy, not a bypass.
     const key = loadOrCreateClientKey(config.keysDir, 'prove-load');

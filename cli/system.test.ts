@@ -160,6 +160,23 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(String(write.headers['www-authenticate']), /insufficient_scope/);
     });
 
+    test('a client over its rate limit gets 429 with Retry-After and the RateLimit fields; within it, the fields say what is left', async () => {
+      const rationed = await system.apiClient('rationed', ['orders:read']);
+      const first = await rationed.call('GET', '/v1/products');
+      assert.equal(first.status, 200);
+      assert.match(String(first.headers['ratelimit-policy']), /^"client";q=2;w=2$/);
+      assert.match(String(first.headers.ratelimit), /^"client";r=1;t=\d+$/);
+      await rationed.call('GET', '/v1/products');
+      const refused = await rationed.call<{ type: string }>('GET', '/v1/products');
+      assert.equal(refused.status, 429);
+      assert.match(refused.body.type, /too-many-requests$/);
+      assert.ok(Number(refused.headers['retry-after']) >= 1);
+      const other = await system.api.call('GET', '/v1/products');
+      assert.equal(other.status, 200, "one client's limit is not another's");
+      const metrics = await (await fetch(`http://127.0.0.1:${system.config.endpoints.gateway.adminPort}/metrics`)).text();
+      assert.match(metrics, /gateway_rate_limit_rejections_total\{client_id="rationed"[^}]*\} [1-9]/);
+    });
+
     test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', async () => {
       const origin = system.config.endpoints.gateway.url;
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));

@@ -70,7 +70,8 @@ export interface TestSystem extends RunningSystem {
 
 export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string> } = {}): Promise<TestSystem> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
-  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...options.env };
+  const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...options.env };
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   for (const entry of topology) {
     env[`POC_${entry.name.toUpperCase()}_PORT`] = String(await freePort());
     env[`POC_${entry.name.toUpperCase()}_ADMIN_PORT`] = String(await freePort());
@@ -93,7 +94,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const handles: ClientHandle<ServiceContract>[] = [];
   let system: RunningSystem;
   try {
-    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...options.env } });
+    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv } });
   } catch (error) {
     process.stderr.write(logs.slice(-40).join('\n'));
     rmSync(home, { recursive: true, force: true });

@@ -17,6 +17,9 @@ export interface EdgeDeps {
   readonly seenNonce: (nonce: string, ttlMs: number) => boolean;
 }
 
+/** Adds the edge's own response fields (rate-limit state) to an answer from inside. */
+const withHeaders = <R extends { readonly headers?: Readonly<Record<string, string>> }>(reply: R, headers: Readonly<Record<string, string>>): R => ({ ...reply, headers: { ...reply.headers, ...headers } });
+
 export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce }: EdgeDeps): Handlers<typeof apiContract> {
   return {
     token: ({ body, http }) => auth.token(body, http),
@@ -24,24 +27,24 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
     jwks: async () => ({ status: 200, body: jwks(), headers: { 'cache-control': 'public, max-age=300' } }),
 
     listProducts: async ({ http }) => {
-      await auth.authenticate(http, 'orders:read');
-      return orders.listProducts({});
+      const caller = await auth.authenticate(http, 'orders:read');
+      return withHeaders(await orders.listProducts({}), caller.headers);
     },
     placeOrder: async ({ http, headers, body }) => {
-      await auth.authenticate(http, 'orders:write');
-      return orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body });
+      const caller = await auth.authenticate(http, 'orders:write');
+      return withHeaders(await orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body }), caller.headers);
     },
     getOrder: async ({ http, params }) => {
-      await auth.authenticate(http, 'orders:read');
-      return orders.getOrder({ params });
+      const caller = await auth.authenticate(http, 'orders:read');
+      return withHeaders(await orders.getOrder({ params }), caller.headers);
     },
     listOrders: async ({ http, query }) => {
-      await auth.authenticate(http, 'orders:read');
-      return orders.listOrders({ query });
+      const caller = await auth.authenticate(http, 'orders:read');
+      return withHeaders(await orders.listOrders({ query }), caller.headers);
     },
     cancelOrder: async ({ http, params }) => {
-      await auth.authenticate(http, 'orders:write');
-      return orders.cancelOrder({ params });
+      const caller = await auth.authenticate(http, 'orders:write');
+      return withHeaders(await orders.cancelOrder({ params }), caller.headers);
     },
     partnerCallback: async ({ http, body }) => {
       // The partner authenticates by signing each callback with its own key (RFC 9421).

@@ -15,11 +15,14 @@ import { OAuthError } from './auth/oauth-error.js';
 import type { ReplayGuard } from './auth/replay.js';
 import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.js';
 import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
+import { rateHeaders, type RateLimiter, type RatePolicy } from './rate-limit.js';
 
 export interface Principal {
   readonly clientId: string;
   readonly keyThumbprint: string;
   readonly scopes: readonly string[];
+  /** The client's rate-limit state, for the response (RateLimit, RateLimit-Policy). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface EdgeAuthOptions {
@@ -31,6 +34,9 @@ export interface EdgeAuthOptions {
   readonly nonces: NonceStore;
   readonly requireNonce: boolean;
   readonly tokenLifetimeSeconds: number;
+  readonly limiter: RateLimiter;
+  readonly policyOf: (clientId: string) => RatePolicy;
+  readonly onRateLimited?: (clientId: string) => void;
 }
 
 export type TokenOutcome =
@@ -56,8 +62,15 @@ export class EdgeAuth {
         authorization: single(http.headers.authorization), dpopHeaderValues: values(http.headers.dpop), method: http.method, url: http.url,
         requiredScope: scope, tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys,
       });
-      return { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes };
+      // Limited after authentication, so that a client cannot spend another's budget.
+      const decision = await this.#options.limiter.take(principal.clientId, this.#options.policyOf(principal.clientId));
+      if (!decision.allowed) {
+        this.#options.onRateLimited?.(principal.clientId);
+        throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
+      }
+      return { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, headers: rateHeaders(decision) };
     } catch (error) {
+      if (error instanceof ProblemError) throw error;
       if (error instanceof ResourceAuthError) {
         throw new ProblemError(error.status === 403 ? 'insufficientScope' : 'unauthenticated', error.description, { headers: error.headers() });
       }

@@ -6,6 +6,7 @@
 import { createClient as createRedisClient } from 'redis';
 import { apiContract, integrationContract, ordersContract, storeContract } from '@msa-poc/contracts';
 import { intSetting } from '@msa-poc/platform/config';
+import { Counter } from '@msa-poc/platform/metrics';
 import { ReplayCache } from '@msa-poc/platform/replay';
 import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
 import { loadVerifyKey } from '@msa-poc/platform/signatures';
@@ -16,14 +17,17 @@ import { clientAdmin } from './admin.js';
 import { gatewayApi } from './api.js';
 import { StoreClientDirectory } from './clients.js';
 import { EdgeAuth } from './edge-auth.js';
+import { MemoryRateLimiter, policies, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 
 export const gatewayService = defineService({
   contract: apiContract,
   dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract },
-  async setup({ clients, config, env, log }) {
+  async setup({ clients, config, env, log, metrics }) {
+    const rejections = new Counter({ name: 'gateway_rate_limit_rejections_total', help: 'Requests refused with 429, per API client', labelNames: ['client_id'], registers: [metrics.registry] });
     const origin = config.endpoints.gateway.url;
     const signer = await loadOrCreateSigningKey(config.keysDir, 'gateway-token-signing.key');
     const readiness: ReadinessCheck[] = [];
+    let limiter: RateLimiter;
     let replay: ReplayGuard;
     let nonces: NonceStore;
     let closeRedis = async (): Promise<void> => undefined;
@@ -36,11 +40,13 @@ export const gatewayService = defineService({
         throw new Error(`cannot reach Redis at ${url} (${error.message}); start it or set POC_REDIS_URL`);
       });
       replay = new RedisReplayGuard(redis);
+      limiter = new RedisRateLimiter(redis);
       nonces = new RedisNonceStore(redis);
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
       closeRedis = async () => void (await redis.quit().catch(() => undefined));
     } else {
       replay = new MemoryReplayGuard();
+      limiter = new MemoryRateLimiter();
       nonces = new MemoryNonceStore();
     }
     const directory = new StoreClientDirectory(clients.store, intSetting(env, 'POC_CLIENT_CACHE_MS', 10_000, 0, 600_000));
@@ -48,6 +54,9 @@ export const gatewayService = defineService({
       origin, signer, clients: directory, replay, nonces,
       requireNonce: env.POC_DPOP_REQUIRE_NONCE === 'true',
       tokenLifetimeSeconds: intSetting(env, 'POC_TOKEN_LIFETIME_S', 300, 30, 600),
+      limiter,
+      policyOf: policies(env),
+      onRateLimited: (clientId) => rejections.inc({ client_id: clientId }),
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {
