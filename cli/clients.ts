@@ -44,3 +44,22 @@ export function readJwkFile(file: string): unknown[] {
   if (parsed && typeof parsed === 'object' && Array.isArray((parsed as { keys?: unknown }).keys)) return (parsed as { keys: unknown[] }).keys;
   return [parsed];
 }
+
+export interface AuditLine {
+  position: number;
+  at: string;
+  actor: string;
+  keyThumbprint?: string;
+  action: string;
+  outcome: string;
+  target?: string;
+  requestId?: string;
+  traceId?: string;
+  detail?: string;
+}
+
+export async function readAudit(config: PlatformConfig, after: number | undefined, limit: number): Promise<AuditLine[]> {
+  const reply = await admin(config, 'GET', `/audit?limit=${limit}${after === undefined ? '' : `&after=${after}`}`);
+  if (reply.status >= 400) throw new Error(`the audit trail could not be read: ${String(reply.body.error ?? reply.status)}`);
+  return (reply.body.items as AuditLine[]) ?? [];
+}

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
-import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
+import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
 import { formatLine } from './logs.js';
 import { runProve } from './prove.js';
 import { startSystem } from './system.js';
@@ -23,6 +23,8 @@ commands:
                                    register an API client by its public key (no secret exists)
   client list                      the registered clients
   client remove ID                 remove a client
+  audit tail [--limit N] [--follow]
+                                   the audit trail: authentication decisions and state changes
 
 options:
   --profile embedded|production    database and event transport (default: embedded)
@@ -188,7 +190,32 @@ async function proveCommand(args: string[]): Promise<number> {
   });
 }
 
+async function auditCommand(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== 'tail') throw new UsageError(`audit takes tail${action ? `, not "${action}"` : ''}`);
+  const { values } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, limit: { type: 'string', default: '50' }, follow: { type: 'boolean', default: false } }, strict: true });
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
+  const config = configFor(values.profile);
+  const show = (lines: AuditLine[]) => {
+    for (const l of lines) {
+      print(values.json, l, `${l.at}  ${l.actor.padEnd(14)} ${l.action.padEnd(16)} ${l.outcome.padEnd(9)} ${(l.target ?? '').padEnd(44)} ${l.detail ?? ''}${l.requestId ? `  request ${l.requestId}` : ''}`);
+    }
+  };
+  let lines = await readAudit(config, undefined, limit);
+  show(lines);
+  let after = lines.at(-1)?.position ?? 0;
+  while (values.follow) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    lines = await readAudit(config, after, 1_000);
+    show(lines);
+    after = lines.at(-1)?.position ?? after;
+  }
+  return 0;
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  audit: auditCommand,
   up,
   prove: proveCommand,
   // The main job: the proving run on the embedded profile.

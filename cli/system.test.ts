@@ -177,6 +177,27 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(metrics, /gateway_rate_limit_rejections_total\{client_id="rationed"[^}]*\} [1-9]/);
     });
 
+    test('the audit trail records authentication decisions and state changes, with who and which request, and refuses to be rewritten', async () => {
+      const placed = await system.api.call<Order>('POST', '/v1/orders', { body: order('audited'), headers: { 'idempotency-key': `audit-${profile}-${Date.now()}` } });
+      assert.equal(placed.status, 201);
+      const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
+      await fetchInsecureFree(system.config.endpoints.gateway.url, ca, { method: 'GET', path: '/v1/products', headers: { authorization: 'DPoP forged' } });
+      const tail = async () => ((await (await fetch(`http://127.0.0.1:${system.config.endpoints.gateway.adminPort}/audit?limit=1000`)).json()) as { items: { actor: string; action: string; outcome: string; target?: string; requestId?: string; keyThumbprint?: string }[] }).items;
+      const records = await eventually('audit records', async () => {
+        const items = await tail();
+        return items.some((r) => r.target === `order ${placed.body.id}`) && items.some((r) => r.outcome === 'refused') ? items : undefined;
+      });
+      const place = records.find((r) => r.target === `order ${placed.body.id}`);
+      assert.equal(place?.action, 'orders.place');
+      assert.equal(place?.actor, 'test-client');
+      assert.match(place?.keyThumbprint ?? '', /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(place?.requestId, placed.headers['x-request-id']);
+      assert.ok(records.some((r) => r.action === 'auth.token' && r.actor === 'test-client' && r.outcome === 'allowed'));
+      assert.ok(records.some((r) => r.action === 'auth.request' && r.actor === 'anonymous' && r.outcome === 'refused'));
+      assert.ok(records.some((r) => r.action === 'clients.register' && r.actor === 'operator'));
+      for (const record of records) assert.doesNotMatch(JSON.stringify(record), /DPoP forged|eyJ/, 'no token or proof in the trail');
+    });
+
     test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', async () => {
       const origin = system.config.endpoints.gateway.url;
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));

@@ -138,3 +138,21 @@ export const ApiClientRegistration = Type.Object(
   { jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }), scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }) },
   { additionalProperties: false },
 );
+
+/** One entry of the audit trail: an authentication decision or a state-changing call. */
+export const AuditRecord = Type.Object(
+  {
+    at: Type.String({ format: 'date-time' }),
+    /** The API client (or `anonymous` when none could be identified). */
+    actor: Type.String({ minLength: 1, maxLength: 128 }),
+    keyThumbprint: Type.Optional(Type.String({ maxLength: 64 })),
+    action: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9.:_-]*$' }),
+    outcome: Type.Union([Type.Literal('allowed'), Type.Literal('refused'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    target: Type.Optional(Type.String({ maxLength: 256 })),
+    requestId: Type.Optional(Type.String({ maxLength: 128 })),
+    traceId: Type.Optional(Type.String({ maxLength: 32 })),
+    detail: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type AuditRecord = Static<typeof AuditRecord>;

@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -123,6 +123,17 @@ export const storeContract = contract({
     removeClient: route({
       method: 'DELETE', path: '/clients/:id', summary: 'Remove an API client: its keys can no longer obtain tokens.',
       params: Type.Object({ id: ClientId }, { additionalProperties: false }), responses: { 200: Type.Object({ removed: Type.Boolean() }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: true,
+    }),
+    appendAudit: route({
+      method: 'POST', path: '/audit', summary: 'Append audit records (append-only: they can never be changed or removed).',
+      body: Type.Object({ records: Type.Array(AuditRecord, { minItems: 1, maxItems: 500 }) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ appended: Type.Integer() }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: false,
+    }),
+    listAudit: route({
+      method: 'GET', path: '/audit', summary: 'The latest audit records, oldest first; `after` continues from a position.',
+      query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ items: Type.Array(Type.Composite([Type.Object({ position: Type.Integer() }), AuditRecord], { additionalProperties: false })) }, { additionalProperties: false }) },
+      callers: ['gateway'], idempotent: true,
     }),
     listDeadLetters: route({
       method: 'GET', path: '/dead-letters', summary: 'The dead letters, newest first.',

@@ -7,12 +7,23 @@ import { ApiClientRegistration, type storeContract } from '@msa-poc/contracts';
 import type { Client } from '@msa-poc/platform/service';
 import { validate } from '@msa-poc/platform/validation';
 import { JwkError, parsePublicJwk } from './auth/jwk.js';
+import type { AuditTrail } from './audit.js';
 import type { StoreClientDirectory } from './clients.js';
 
 const clientIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
-export function clientAdmin(app: FastifyInstance, store: Client<typeof storeContract>, directory: StoreClientDirectory): void {
+export function clientAdmin(app: FastifyInstance, store: Client<typeof storeContract>, directory: StoreClientDirectory, audit: AuditTrail): void {
   app.get('/clients', async () => (await store.listClients({})).body);
+
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/audit', async (request, reply) => {
+    await audit.flush();
+    const after = request.query.after === undefined ? undefined : Number(request.query.after);
+    const limit = Number(request.query.limit ?? 50);
+    if ((after !== undefined && !(Number.isInteger(after) && after >= 0)) || !(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+      return reply.code(400).send({ error: 'after must be a position (a whole number) and limit a whole number from 1 to 1000' });
+    }
+    return (await store.listAudit({ query: { ...(after === undefined ? {} : { after }), limit } })).body;
+  });
 
   app.put<{ Params: { id: string } }>('/clients/:id', async (request, reply) => {
     const { id } = request.params;
@@ -31,6 +42,7 @@ export function clientAdmin(app: FastifyInstance, store: Client<typeof storeCont
     if (!registration.ok) return reply.code(400).send({ error: 'invalid registration', errors: registration.errors });
     const result = await store.registerClient({ params: { id }, body: registration.value });
     directory.forget(id);
+    audit.record({ actor: 'operator', action: 'clients.register', outcome: 'succeeded', target: `client ${id}`, detail: `scopes ${registration.value.scopes.join(' ')}` });
     return reply.code(result.status).send(result.body);
   });
 
@@ -38,6 +50,7 @@ export function clientAdmin(app: FastifyInstance, store: Client<typeof storeCont
     if (!clientIdPattern.test(request.params.id)) return reply.code(400).send({ error: 'malformed client id' });
     const result = await store.removeClient({ params: { id: request.params.id } });
     directory.forget(request.params.id);
+    audit.record({ actor: 'operator', action: 'clients.remove', outcome: result.body.removed ? 'succeeded' : 'failed', target: `client ${request.params.id}` });
     return reply.code(result.body.removed ? 200 : 404).send(result.body);
   });
 }

@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { problem, type apiContract, type integrationContract, type ordersContract } from '@msa-poc/contracts';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { verifyRequest } from '@msa-poc/platform/signatures';
+import type { AuditTrail } from './audit.js';
 import type { EdgeAuth } from './edge-auth.js';
 
 export interface EdgeDeps {
@@ -15,12 +16,13 @@ export interface EdgeDeps {
   readonly jwks: () => { keys: Record<string, string>[] };
   readonly partnerKey: KeyObject;
   readonly seenNonce: (nonce: string, ttlMs: number) => boolean;
+  readonly audit: AuditTrail;
 }
 
 /** Adds the edge's own response fields (rate-limit state) to an answer from inside. */
 const withHeaders = <R extends { readonly headers?: Readonly<Record<string, string>> }>(reply: R, headers: Readonly<Record<string, string>>): R => ({ ...reply, headers: { ...reply.headers, ...headers } });
 
-export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce }: EdgeDeps): Handlers<typeof apiContract> {
+export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce, audit }: EdgeDeps): Handlers<typeof apiContract> {
   return {
     token: ({ body, http }) => auth.token(body, http),
 
@@ -32,7 +34,9 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
     },
     placeOrder: async ({ http, headers, body }) => {
       const caller = await auth.authenticate(http, 'orders:write');
-      return withHeaders(await orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body }), caller.headers);
+      const reply = await orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body });
+      audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action: 'orders.place', outcome: reply.status < 300 ? 'succeeded' : 'failed', target: reply.status < 300 ? `order ${(reply.body as { id: string }).id}` : `key ${headers['idempotency-key']}`, detail: `status ${reply.status}` });
+      return withHeaders(reply, caller.headers);
     },
     getOrder: async ({ http, params }) => {
       const caller = await auth.authenticate(http, 'orders:read');
@@ -44,7 +48,9 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
     },
     cancelOrder: async ({ http, params }) => {
       const caller = await auth.authenticate(http, 'orders:write');
-      return withHeaders(await orders.cancelOrder({ params }), caller.headers);
+      const reply = await orders.cancelOrder({ params });
+      audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action: 'orders.cancel', outcome: reply.status < 300 ? 'succeeded' : 'failed', target: `order ${params.id}`, detail: `status ${reply.status}` });
+      return withHeaders(reply, caller.headers);
     },
     partnerCallback: async ({ http, body }) => {
       // The partner authenticates by signing each callback with its own key (RFC 9421).

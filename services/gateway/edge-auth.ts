@@ -15,6 +15,7 @@ import { OAuthError } from './auth/oauth-error.js';
 import type { ReplayGuard } from './auth/replay.js';
 import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.js';
 import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
+import type { AuditTrail } from './audit.js';
 import { rateHeaders, type RateLimiter, type RatePolicy } from './rate-limit.js';
 
 export interface Principal {
@@ -37,6 +38,7 @@ export interface EdgeAuthOptions {
   readonly limiter: RateLimiter;
   readonly policyOf: (clientId: string) => RatePolicy;
   readonly onRateLimited?: (clientId: string) => void;
+  readonly audit: AuditTrail;
 }
 
 export type TokenOutcome =
@@ -45,6 +47,16 @@ export type TokenOutcome =
 
 const values = (header: string | string[] | undefined): string[] | undefined => (header === undefined ? undefined : Array.isArray(header) ? header : [header]);
 const single = (header: string | string[] | undefined): string | undefined => (Array.isArray(header) ? header.join(', ') : header);
+
+/** The claimed client of an assertion, for the audit trail only (it is verified elsewhere). */
+function clientOf(assertion: string | undefined): string {
+  try {
+    const claims = JSON.parse(Buffer.from(String(assertion).split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
+    return typeof claims.iss === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(claims.iss) ? claims.iss : 'anonymous';
+  } catch {
+    return 'anonymous';
+  }
+}
 
 export class EdgeAuth {
   readonly #options: EdgeAuthOptions;
@@ -64,14 +76,18 @@ export class EdgeAuth {
       });
       // Limited after authentication, so that a client cannot spend another's budget.
       const decision = await this.#options.limiter.take(principal.clientId, this.#options.policyOf(principal.clientId));
+      const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
       if (!decision.allowed) {
         this.#options.onRateLimited?.(principal.clientId);
+        this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' });
         throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
       }
+      this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` });
       return { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, headers: rateHeaders(decision) };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
       if (error instanceof ResourceAuthError) {
+        this.#options.audit.record({ actor: 'anonymous', action: 'auth.request', outcome: 'refused', target: `${http.method} ${new URL(http.url).pathname}`, detail: `${error.error ?? 'no credentials'}: ${error.description}` });
         throw new ProblemError(error.status === 403 ? 'insufficientScope' : 'unauthenticated', error.description, { headers: error.headers() });
       }
       throw new ProblemError('unavailable', 'Authentication state is unreachable (replay or nonce store); retry shortly.', { cause: error });
@@ -87,8 +103,10 @@ export class EdgeAuth {
         form, dpopHeaderValues: values(http.headers.dpop), url: `${origin}/oauth/token`, issuer: origin, audience: origin,
         clients, replay, nonces, requireNonce, signer, lifetimeSeconds: tokenLifetimeSeconds, keyCache: this.#keys,
       });
+      this.#options.audit.record({ actor: form.client_id ?? clientOf(form.client_assertion), action: 'auth.token', outcome: 'allowed', detail: `scope ${body.scope}` });
       return { status: 200, body, headers: noStore };
     } catch (error) {
+      if (error instanceof OAuthError) this.#options.audit.record({ actor: clientOf(form.client_assertion), action: 'auth.token', outcome: 'refused', detail: `${error.error}: ${error.message}` });
       if (error instanceof OAuthError) return { status: error.status, body: error.body(), headers: { ...noStore, ...error.headers() } };
       return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'The client registry or replay store is unreachable; retry shortly.' }, headers: { ...noStore, 'retry-after': '1' } };
     }

@@ -14,6 +14,7 @@ import { loadOrCreateSigningKey } from './auth/access-token.js';
 import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './auth/replay.js';
 import { clientAdmin } from './admin.js';
+import { AuditTrail } from './audit.js';
 import { gatewayApi } from './api.js';
 import { StoreClientDirectory } from './clients.js';
 import { EdgeAuth } from './edge-auth.js';
@@ -49,6 +50,7 @@ export const gatewayService = defineService({
       limiter = new MemoryRateLimiter();
       nonces = new MemoryNonceStore();
     }
+    const audit = new AuditTrail(clients.store, log, new Counter({ name: 'gateway_audit_records_dropped_total', help: 'Audit records dropped because the queue to the store was full', registers: [metrics.registry] }));
     const directory = new StoreClientDirectory(clients.store, intSetting(env, 'POC_CLIENT_CACHE_MS', 10_000, 0, 600_000));
     const auth = new EdgeAuth({
       origin, signer, clients: directory, replay, nonces,
@@ -57,6 +59,7 @@ export const gatewayService = defineService({
       limiter,
       policyOf: policies(env),
       onRateLimited: (clientId) => rejections.inc({ client_id: clientId }),
+      audit,
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {
@@ -67,10 +70,15 @@ export const gatewayService = defineService({
         jwks: () => signer.jwks() as unknown as { keys: Record<string, string>[] },
         partnerKey: loadVerifyKey(config.keysDir, 'partner'),
         seenNonce: (nonce, ttlMs) => !partnerCallbackNonces.firstUse(nonce, ttlMs),
+        audit,
       }),
       readiness,
-      admin: (app) => clientAdmin(app, clients.store, directory),
-      stop: closeRedis,
+      admin: (app) => clientAdmin(app, clients.store, directory, audit),
+      start: async () => audit.start(),
+      stop: async () => {
+        await audit.stop();
+        await closeRedis();
+      },
     };
   },
 });

@@ -6,6 +6,7 @@ import { validate } from '@msa-poc/platform/validation';
 import type { Database } from './database.js';
 import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
+import * as audit from './audit.js';
 import * as clients from './clients.js';
 import * as repository from './repository.js';
 
@@ -115,6 +116,10 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
     listClients: async () => ({ status: 200, body: { items: await clients.listClients(db) } }),
 
     removeClient: async ({ params }) => ({ status: 200, body: { removed: await clients.removeClient(db, params.id) } }),
+
+    appendAudit: async ({ body }) => ({ status: 200, body: { appended: await audit.appendAudit(db, body.records) } }),
+
+    listAudit: async ({ query }) => ({ status: 200, body: { items: await audit.listAudit(db, { after: query.after, limit: query.limit ?? 50 }) } }),
 
     listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
   };
