@@ -78,13 +78,16 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     const operation = scenario.next(sequence);
     return {
       name: operation.name,
+      // Outcomes are filed under the moment the request left: a request sent during a fault that
+      // times out after it is still a failure during the fault.
       run: async (signal, budgetMs) => {
+        const sentAt = Date.now();
         try {
           const outcome = await operation.run(signal, budgetMs);
-          completions.push({ at: Date.now(), name: operation.name, ok: outcome.status < 500 });
+          completions.push({ at: sentAt, name: operation.name, ok: outcome.status < 500 });
           return outcome;
         } catch (error) {
-          completions.push({ at: Date.now(), name: operation.name, ok: false });
+          completions.push({ at: sentAt, name: operation.name, ok: false });
           throw error;
         }
       },
@@ -208,7 +211,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
     });
     // Spread: a request kind hurt by a fault in a service it does not need.
     const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => fault.affects.includes(service)));
-    const errorRateDuring = during.length ? round(during.reduce((s, t) => s + t.errorRate, 0) / during.length, 4) : 0;
+    const errorRateDuring = window.length ? round(window.filter((c) => !c.ok).length / window.length, 4) : 0;
     const recovered = detected === undefined || recoveredAt !== null;
     const report: FaultT = {
       name: fault.name, target: fault.target, injection: injectionOf(fault.name), expected: fault.expected,

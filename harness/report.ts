@@ -217,7 +217,7 @@ export function renderSummary(report: Report): string {
 
   out.push('', '## Faults');
   if (report.faults.length) {
-    out.push('', '| fault | target | errors during | p99 during | detected after | recovered after | spread to | expected behaviour |', '|---|---|---:|---:|---:|---:|---|---|');
+    out.push('', '| fault | target | errors during | p99 during | detected after | recovered after | request kinds hurt | expected behaviour |', '|---|---|---:|---:|---:|---:|---|---|');
     for (const f of report.faults) {
       out.push(`| ${md(f.name)} | ${md(f.target)} | ${fmtPct(f.errorRateDuring)} | ${fmtMs(f.p99DuringMs)} | ${fmtDetect(f)} | ${fmtRecover(f)} | ${f.spread.affected.length ? md(f.spread.affected.join(', ')) : 'none'} | ${f.expectationMet ? 'met' : '**not met**'}: ${md(f.expected)} |`);
     }
@@ -681,7 +681,7 @@ export function renderHtml(report: Report): string {
   // Faults
   out.push('<section id="faults"><h2>Faults</h2>');
   if (report.faults.length) {
-    out.push(table([{ label: 'fault' }, { label: 'target' }, { label: 'errors during', num: true }, { label: 'p99 during', num: true }, { label: 'detected after', num: true }, { label: 'recovered after', num: true }, { label: 'spread to' }, { label: 'expected behaviour' }],
+    out.push(table([{ label: 'fault' }, { label: 'target' }, { label: 'errors during', num: true }, { label: 'p99 during', num: true }, { label: 'detected after', num: true }, { label: 'recovered after', num: true }, { label: 'request kinds hurt' }, { label: 'expected behaviour' }],
       report.faults.map((f) => ({
         cls: f.expectationMet ? '' : 'failed',
         cells: [`<a href="#fault-${report.faults.indexOf(f)}">${esc(f.name)}</a>`, esc(f.target), esc(fmtPct(f.errorRateDuring)), esc(fmtMs(f.p99DuringMs)), esc(fmtDetect(f)), esc(fmtRecover(f)), esc(f.spread.affected.join(', ') || 'none'), badge(f.expectationMet, 'met', 'not met')],
