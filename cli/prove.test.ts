@@ -9,20 +9,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { topology } from '@msa-poc/contracts';
 import { validateReport, type Report } from '@msa-poc/harness/report-schema';
-import { freePort } from './testing.js';
+import { freeServicePorts } from './testing.js';
 
 const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 
 test('poc prove --quick runs every phase and writes a valid report whose checks decide the exit code', { timeout: 300_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'poc-prove-'));
   const out = join(home, 'report');
-  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home };
-  for (const entry of topology) {
-    env[`POC_${entry.name.toUpperCase()}_PORT`] = String(await freePort());
-    env[`POC_${entry.name.toUpperCase()}_ADMIN_PORT`] = String(await freePort());
-  }
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, ...(await freeServicePorts()) };
   try {
     const child = spawn(process.execPath, [poc, 'prove', '--quick', '--seed', '42', '--out', out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

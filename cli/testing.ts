@@ -14,16 +14,34 @@ import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { registerClient } from './clients.js';
 import { startSystem, type RunningSystem } from './system.js';
 
-/** A port the OS reports free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+/**
+ * `count` distinct ports the OS reports free right now. All are held open until every one is
+ * chosen: asked one at a time, the OS may hand out the same free port twice.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (typeof address !== 'object' || !address) throw new Error('no port');
+    return address.port;
   });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** Every service's port and admin port, on distinct free ports. */
+export async function freeServicePorts(): Promise<Record<string, string>> {
+  const ports = await freePorts(topology.length * 2);
+  return Object.fromEntries(topology.flatMap((entry, i) => [
+    [`POC_${entry.name.toUpperCase()}_PORT`, String(ports[2 * i])],
+    [`POC_${entry.name.toUpperCase()}_ADMIN_PORT`, String(ports[2 * i + 1])],
+  ]));
 }
 
 /** Creates an empty database next to the one `adminUrl` names; `drop` removes it. */
@@ -72,11 +90,8 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
-  for (const entry of topology) {
-    env[`POC_${entry.name.toUpperCase()}_PORT`] = String(await freePort());
-    env[`POC_${entry.name.toUpperCase()}_ADMIN_PORT`] = String(await freePort());
-    delete env[`POC_${entry.name.toUpperCase()}_URL`];
-  }
+  Object.assign(env, await freeServicePorts());
+  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
   let dropDatabase = async (): Promise<void> => undefined;
   if (env.POC_PROFILE === 'production') {
     // A database of its own per test system, and a clean event stream: runs never see each other's orders.
