@@ -181,7 +181,7 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
       healedAt = Date.now() - start;
     })();
     const completionsBefore = completions.length;
-    const result = await load(steadyRps, total, (s) => {
+    await load(steadyRps, total, (s) => {
       const completed = s.completed + s.couldNotIssue;
       const failed = s.failed;
       const dc = completed - previous.completed;
@@ -223,7 +223,6 @@ export async function prove(system: SystemHandle, api: ApiClient, store: Client<
       method: 'per-second buckets of the steady load (open model, latency from intended send time); a bucket is degraded when its error rate exceeds the budget or its p99 exceeds twice the objective; detected at the first degraded bucket after injection, recovered from the first bucket after which none is degraded; spread from the error rate per request kind while the fault was on',
       timeline,
     };
-    void result;
     progress(`    errors during ${(errorRateDuring * 100).toFixed(1)} %, affected: ${affected.join(', ') || 'none'}, ${report.timeToDetectMs === null ? 'no visible effect' : `recovered ${report.timeToRecoverMs === null ? 'not within the run' : `${(report.timeToRecoverMs / 1000).toFixed(1)} s after the fault ended`}`}`);
     return report;
   }

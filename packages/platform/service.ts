@@ -24,7 +24,6 @@ export interface ServiceContext<D extends Dependencies> {
   readonly metrics: Metrics;
   /** Typed clients, one per dependency, over mutual TLS. */
   readonly clients: { readonly [K in keyof D]: Client<D[K]> };
-  /** Per-dependency client settings, e.g. a signer for an external partner. */
 }
 
 export interface ServiceInstance<C extends ServiceContract> {

@@ -8,9 +8,7 @@ import type { Client } from '@msa-poc/platform/service';
 import { validate } from '@msa-poc/platform/validation';
 import { JwkError, parsePublicJwk } from './auth/jwk.js';
 import type { AuditTrail } from './audit.js';
-import type { StoreClientDirectory } from './clients.js';
-
-const clientIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+import { isClientId, type StoreClientDirectory } from './clients.js';
 
 export function clientAdmin(app: FastifyInstance, store: Client<typeof storeContract>, directory: StoreClientDirectory, audit: AuditTrail): void {
   app.get('/clients', async () => (await store.listClients({})).body);
@@ -27,7 +25,7 @@ export function clientAdmin(app: FastifyInstance, store: Client<typeof storeCont
 
   app.put<{ Params: { id: string } }>('/clients/:id', async (request, reply) => {
     const { id } = request.params;
-    if (!clientIdPattern.test(id)) return reply.code(400).send({ error: `client id "${id}" must be 1-64 letters, digits, dots, dashes or underscores` });
+    if (!isClientId(id)) return reply.code(400).send({ error: `client id "${id}" must be 1-64 letters, digits, dots, dashes or underscores` });
     // Private members are checked before the schema, so that the error names the real mistake.
     const body = request.body as { jwks?: unknown[] } | undefined;
     for (const [i, jwk] of (Array.isArray(body?.jwks) ? body.jwks : []).entries()) {
@@ -47,7 +45,7 @@ export function clientAdmin(app: FastifyInstance, store: Client<typeof storeCont
   });
 
   app.delete<{ Params: { id: string } }>('/clients/:id', async (request, reply) => {
-    if (!clientIdPattern.test(request.params.id)) return reply.code(400).send({ error: 'malformed client id' });
+    if (!isClientId(request.params.id)) return reply.code(400).send({ error: 'malformed client id' });
     const result = await store.removeClient({ params: { id: request.params.id } });
     directory.forget(request.params.id);
     audit.record({ actor: 'operator', action: 'clients.remove', outcome: result.body.removed ? 'succeeded' : 'failed', target: `client ${request.params.id}` });

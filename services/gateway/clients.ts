@@ -3,11 +3,13 @@
  * can still use the tokens it holds until they expire (at most ten minutes); it can get no new one
  * once the cache entry lapses.
  */
-import type { storeContract } from '@msa-poc/contracts';
+import { ClientId, type storeContract } from '@msa-poc/contracts';
+import { validate } from '@msa-poc/platform/validation';
 import type { Client } from '@msa-poc/platform/service';
 import type { ClientDirectory, RegisteredClient } from './auth/client-assertion.js';
 
-const clientIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+/** Whether a value is a well-formed client id, by the contract's own rule. */
+export const isClientId = (value: unknown): value is string => validate(ClientId, value).ok;
 
 export class StoreClientDirectory implements ClientDirectory {
   readonly #cache = new Map<string, { client: RegisteredClient | undefined; until: number }>();
@@ -15,7 +17,7 @@ export class StoreClientDirectory implements ClientDirectory {
   constructor(private readonly store: Client<typeof storeContract>, private readonly ttlMs: number) {}
 
   async find(id: string): Promise<RegisteredClient | undefined> {
-    if (!clientIdPattern.test(id)) return undefined;
+    if (!isClientId(id)) return undefined;
     const cached = this.#cache.get(id);
     if (cached && cached.until > Date.now()) return cached.client;
     const reply = await this.store.getClient({ params: { id } });

@@ -16,6 +16,7 @@ import type { ReplayGuard } from './auth/replay.js';
 import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.js';
 import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
 import type { AuditTrail } from './audit.js';
+import { isClientId } from './clients.js';
 import { rateHeaders, type RateLimiter, type RatePolicy } from './rate-limit.js';
 
 export interface Principal {
@@ -52,7 +53,7 @@ const single = (header: string | string[] | undefined): string | undefined => (A
 function clientOf(assertion: string | undefined): string {
   try {
     const claims = JSON.parse(Buffer.from(String(assertion).split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
-    return typeof claims.iss === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(claims.iss) ? claims.iss : 'anonymous';
+    return isClientId(claims.iss) ? claims.iss : 'anonymous';
   } catch {
     return 'anonymous';
   }
