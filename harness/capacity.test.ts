@@ -33,6 +33,12 @@ test('an early knee gets points filled in below it, so that at least the minimum
   assert.ok(result.points.some((p) => p.offeredRps < 25), 'below the first step');
 });
 
+test('when even the first rate breaks the objective, the search steps down to find the knee and still measures enough points', async () => {
+  const result = await searchCapacity(async (rps) => point(rps, 9), { p99Ms: 250, errorBudget: 0.01 }, { startRps: 25, growth: 1.6, maxSteps: 10, bisections: 1, minPoints: 6 });
+  assert.ok(result.knee && result.knee.offeredRps <= 9, `knee ${result.knee?.offeredRps}`);
+  assert.ok(result.points.length >= 6, `${result.points.length} points`);
+});
+
 test('the limiter is the saturated service, even when the client also ran late', () => {
   const saturated = { ...point(100, 50), limitedByClient: true };
   assert.equal(limitedBy([saturated], saturated).service, 'store');

@@ -56,6 +56,15 @@ export async function searchCapacity(
     }
     rate *= plan.growth;
   }
+  // Even the first rate broke the objective (a slow machine, a cold system): step down until one holds.
+  const floor = Math.max(1, Math.round(plan.startRps / 4));
+  for (let rate2 = Math.round(plan.startRps / 2); !good && rate2 >= 1; rate2 = Math.round(rate2 / 2)) {
+    const point = await measure(Math.max(1, rate2));
+    points.push(point);
+    if (meets(point, objective)) good = point;
+    else bad = point;
+    if (rate2 <= 1) break;
+  }
   for (let i = 0; i < plan.bisections && good && bad && bad.offeredRps - good.offeredRps > Math.max(2, good.offeredRps * 0.05); i++) {
     const point = await measure(Math.round((good.offeredRps + bad.offeredRps) / 2));
     points.push(point);
@@ -63,10 +72,10 @@ export async function searchCapacity(
     else bad = point;
   }
   // A short search (an early knee) gets points below the knee, so the curve and the USL fit have shape.
-  const floor = Math.max(1, Math.round(plan.startRps / 4));
-  for (const fraction of [0.5, 0.25, 0.75, 0.125, 0.375, 0.625]) {
-    if (points.length >= plan.minPoints || !good) break;
-    const rate = Math.max(floor, Math.round(good.offeredRps * fraction));
+  const reference = good ?? bad;
+  for (const fraction of [0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875]) {
+    if (points.length >= plan.minPoints || !reference) break;
+    const rate = Math.max(reference.offeredRps >= floor * 2 ? floor : 1, Math.round(reference.offeredRps * fraction));
     if (points.some((p) => Math.abs(p.offeredRps - rate) < Math.max(1, rate * 0.05))) continue;
     points.push(await measure(rate));
   }
