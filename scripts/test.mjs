@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = ['packages', 'services', 'cli', 'harness', 'console', 'bench'];
+const roots = ['packages', 'services', 'cli', 'harness', 'console', 'bench', 'deploy'];
 const files = [];
 const walk = (dir) => {
   for (const entry of readdirSync(dir)) {

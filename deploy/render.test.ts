@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { topology } from '@msa-poc/contracts';
+import { exposedMetrics, grafanaDashboard, queriedMetrics } from './monitoring.js';
+import { renderFiles, staleFiles } from './render.js';
+
+describe('generated monitoring files', () => {
+  test('the committed files are what the topology renders now (run `npm run deploy:render` after changing it)', () => {
+    assert.deepEqual(staleFiles(), []);
+  });
+
+  test('Prometheus scrapes every admin port in the topology, labelled with its service', () => {
+    const prometheus = renderFiles().find((f) => f.path === 'prometheus.yml');
+    const config = parse(prometheus!.content) as { scrape_configs: { static_configs: { targets: string[]; labels: { service: string } }[] }[] };
+    const scraped = config.scrape_configs.flatMap((job) => job.static_configs).map((c) => `${c.labels.service} ${c.targets.join()}`);
+    assert.deepEqual(scraped, topology.map((s) => `${s.name} 127.0.0.1:${s.adminPort}`));
+  });
+
+  test('the dashboard has unique panel ids, a query on every panel, and panels inside the 24-column grid', () => {
+    const panels = (grafanaDashboard() as { panels: { id: number; type: string; gridPos: { x: number; w: number }; targets?: { expr: string }[] }[] }).panels;
+    assert.equal(new Set(panels.map((p) => p.id)).size, panels.length);
+    for (const panel of panels.filter((p) => p.type !== 'row')) {
+      assert.ok((panel.targets ?? []).length > 0, `panel ${panel.id} has no query`);
+      assert.ok(panel.gridPos.x + panel.gridPos.w <= 24, `panel ${panel.id} overflows the grid`);
+    }
+  });
+
+  test('queried metric families are read from selectors, histograms by their family name', () => {
+    const dashboard = { panels: [{ targets: [{ expr: 'histogram_quantile(0.99, sum by (le, service) (rate(a_seconds_bucket{x="1"}[5m]))) / sum(rate(b_total[1m]))' }] }] };
+    assert.deepEqual(queriedMetrics(dashboard), ['a_seconds', 'b_total']);
+    assert.deepEqual([...exposedMetrics('# HELP a_seconds x\n# TYPE a_seconds histogram\na_seconds_bucket{le="1"} 0\n')], ['a_seconds']);
+  });
+});
