@@ -19,8 +19,9 @@ commands:
   up                               start every service and print their URLs; Ctrl-C stops them gracefully
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
-  client add ID --jwk FILE --scope "orders:read orders:write"
-                                   register an API client by its public key (no secret exists)
+  client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
+                                   register an API client by its public key (no secret exists);
+                                   with --customer it acts for that customer only
   client list                      the registered clients
   client remove ID                 remove a client
   audit tail [--limit N] [--follow]
@@ -132,20 +133,20 @@ async function token(args: string[]): Promise<number> {
 
 async function client(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' } }, allowPositionals: true, strict: true });
   const config = configFor(values.profile);
   switch (action) {
     case 'add': {
       const [id] = positionals;
       if (!id || !values.jwk) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
       const scopes = (values.scope ?? 'orders:read').split(/[\s,]+/).filter(Boolean);
-      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes);
-      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}`);
+      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes, values.customer);
+      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${values.customer ? `, acting for customer ${values.customer} only` : ''}`);
       return 0;
     }
     case 'list': {
       const items = await listClients(config);
-      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}`).join('\n') || 'no clients');
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}`).join('\n') || 'no clients');
       return 0;
     }
     case 'remove': {

@@ -5,10 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
+import { generateKeyPairSync } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eur, ordersContract, storeContract, toMinor, type Order, type PlaceOrderInput, type Product } from '@msa-poc/contracts';
+import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { startTestSystem, type TestSystem } from './testing.js';
 
 const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
@@ -116,7 +118,7 @@ for (const profile of ['embedded', 'production'] as const) {
       });
       assert.equal(tooMany.status, 409);
       assert.match(tooMany.body.detail ?? '', /SKU-0050/);
-      const after = await system.client(ordersContract, 'gateway').client.listProducts({});
+      const after = await system.client(storeContract, 'orders').client.listProducts({});
       assert.equal(after.body.items.find((p) => p.sku === 'SKU-0050')?.stock, product.stock);
     });
 
@@ -236,6 +238,41 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(health.status, 200);
     });
 
+    test('a customer-scoped client sees and places only its own customer\'s orders; others\' do not exist for it', async () => {
+      const scoped = await system.apiClient(`shop-${profile}`, ['orders:read', 'orders:write'], 'cust-scoped');
+      const own = await scoped.call<Order>('POST', '/v1/orders', { body: order('cust-scoped'), headers: { 'idempotency-key': `scoped-${profile}-${Date.now()}` } });
+      assert.equal(own.status, 201, JSON.stringify(own.body));
+      const forOther = await scoped.call<{ type: string; detail: string }>('POST', '/v1/orders', { body: order('cust-other'), headers: { 'idempotency-key': `scoped-other-${profile}-${Date.now()}` } });
+      assert.equal(forOther.status, 403);
+      assert.match(forOther.body.type, /acts-for-another-customer$/);
+      assert.match(forOther.body.detail, /cust-scoped only/);
+
+      const othersOrder = await system.api.call<Order>('POST', '/v1/orders', { body: order('cust-other'), headers: { 'idempotency-key': `other-${profile}-${Date.now()}` } });
+      assert.equal(othersOrder.status, 201);
+      assert.equal((await scoped.call('GET', `/v1/orders/${othersOrder.body.id}`)).status, 404);
+      assert.equal((await scoped.call('POST', `/v1/orders/${othersOrder.body.id}/cancel`)).status, 404);
+      assert.equal((await scoped.call('GET', '/v1/orders?customerId=cust-other')).status, 404);
+      assert.equal((await system.api.call<Order>('GET', `/v1/orders/${othersOrder.body.id}`)).body.status !== 'cancelled', true, 'the refused cancel changed nothing');
+
+      const mine = await scoped.call<{ items: Order[] }>('GET', '/v1/orders?customerId=cust-scoped');
+      assert.equal(mine.status, 200);
+      assert.deepEqual(mine.body.items.map((o) => o.id), [own.body.id]);
+      assert.equal((await scoped.call<Order>('GET', `/v1/orders/${own.body.id}`)).status, 200);
+    });
+
+    test('orders believes who the end user is only from an assertion the gateway signed', async () => {
+      const asGateway = system.client(ordersContract, 'gateway').client;
+      const params = { id: '01890000-0000-7000-8000-000000000001' };
+      // The gateway's certificate alone is not enough: an assertion the gateway's key did not sign is refused.
+      const malformed = await asGateway.getOrder({ headers: { 'caller-assertion': 'e30.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl' }, params });
+      assert.equal(malformed.status, 401);
+      const impostor = new CallerAssertionSigner(generateKeyPairSync('ed25519').privateKey, 'gateway');
+      const user = { clientId: 'test-client', keyThumbprint: 'x'.repeat(43), scopes: ['orders:read'] };
+      const foreign = await asGateway.getOrder({ headers: { 'caller-assertion': impostor.sign(user, 'orders', 'req-forged-1') }, params });
+      assert.equal(foreign.status, 401);
+      assert.match((foreign.body as { detail?: string }).detail ?? '', /does not verify with the gateway key/);
+    });
+
     test('the store refuses a caller the contract does not allow (403) and a caller without a certificate gets no connection', async () => {
       const asGateway = system.client(storeContract, 'gateway').client;
       await assert.rejects(asGateway.listProducts({}), (error: Error) => /403|forbidden/i.test(error.message) || /outside its contract|does not list/.test(error.message));
@@ -287,7 +324,7 @@ for (const profile of ['embedded', 'production'] as const) {
           return current.body.status === 'failed' ? current.body : undefined;
         });
         assert.equal(failed.status, 'failed');
-        const stockAfter = (await system.client(ordersContract, 'gateway').client.listProducts({})).body.items.find((p) => p.sku === 'SKU-0007')?.stock;
+        const stockAfter = (await system.client(storeContract, 'orders').client.listProducts({})).body.items.find((p) => p.sku === 'SKU-0007')?.stock;
         assert.equal(stockAfter, stockBefore, 'stock returned');
       } finally {
         await fetch(faults, { method: 'DELETE' });

@@ -40,6 +40,7 @@ export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(ne
 /** Creates what a fresh machine lacks: the CA and service certificates, and the signing keys. */
 export async function prepareIdentities(config: PlatformConfig): Promise<string[]> {
   const { issued } = await ensurePki({ dir: config.pkiDir, services: topology });
+  await ensureSigningKey(config.keysDir, 'gateway');
   await ensureSigningKey(config.keysDir, 'integration');
   await ensureSigningKey(config.keysDir, 'partner');
   return issued;

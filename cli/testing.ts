@@ -79,7 +79,8 @@ export interface TestSystem extends RunningSystem {
   /** An OAuth client of the public API with both scopes, registered for this system. */
   readonly api: ApiClient;
   /** Registers another API client with the given scopes. */
-  apiClient(id: string, scopes: string[]): Promise<ApiClient>;
+  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
+  apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
   readonly logs: string[];
   /** A typed client that calls `contract`'s service with the certificate of `as`. */
   client<C extends ServiceContract>(contract: C, as: ServiceName): ClientHandle<C>;
@@ -117,9 +118,9 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     throw error;
   }
   const apiClients: ApiClient[] = [];
-  const apiClient = async (id: string, scopes: string[]): Promise<ApiClient> => {
+  const apiClient = async (id: string, scopes: string[], customerId?: string): Promise<ApiClient> => {
     const key = loadOrCreateClientKey(config.keysDir, id);
-    await registerClient(config, id, [key.publicJwk], scopes);
+    await registerClient(config, id, [key.publicJwk], scopes, customerId);
     const client = new ApiClient(config.endpoints.gateway.url, id, key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
     apiClients.push(client);
     return client;

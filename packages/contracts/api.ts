@@ -50,7 +50,7 @@ export const apiContract = contract({
     }),
     listOrders: route({
       method: 'GET', path: '/v1/orders', summary: "A customer's orders, newest first, by cursor.",
-      query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
+      query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem, 404: Problem, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
     }),
     cancelOrder: route({
       method: 'POST', path: '/v1/orders/:id/cancel', summary: 'Cancel an order; 409 where its state forbids it.',

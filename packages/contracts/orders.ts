@@ -2,33 +2,33 @@
 import { Type } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
-import { IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList } from './schemas.js';
+import { EndUserHeaders, IdempotencyKey, CallerAssertion, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList } from './schemas.js';
 
 export const ordersContract = contract({
   service: 'orders',
-  version: '1.0.0',
+  version: '2.0.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The catalog.',
-      responses: { 200: ProductList }, callers: ['gateway'], idempotent: true,
+      headers: EndUserHeaders, responses: { 200: ProductList }, callers: ['gateway'], idempotent: true,
     }),
     placeOrder: route({
       method: 'POST', path: '/orders', summary: 'Price and place an order, once per idempotency key.',
-      headers: Type.Object({ 'idempotency-key': IdempotencyKey }),
+      headers: Type.Object({ 'idempotency-key': IdempotencyKey, 'caller-assertion': CallerAssertion }),
       body: PlaceOrderInput,
-      responses: { 201: Order, 200: Order, 409: Problem, 422: Problem }, callers: ['gateway'], idempotent: true,
+      responses: { 201: Order, 200: Order, 401: Problem, 403: Problem, 409: Problem, 422: Problem }, callers: ['gateway'], idempotent: true,
     }),
     getOrder: route({
       method: 'GET', path: '/orders/:id', summary: 'One order.',
-      params: OrderParams, responses: { 200: Order, 404: Problem }, callers: ['gateway'], idempotent: true,
+      headers: EndUserHeaders, params: OrderParams, responses: { 200: Order, 401: Problem, 404: Problem }, callers: ['gateway'], idempotent: true,
     }),
     listOrders: route({
       method: 'GET', path: '/orders', summary: "A customer's orders, newest first.",
-      query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem }, callers: ['gateway'], idempotent: true,
+      headers: EndUserHeaders, query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem, 401: Problem, 404: Problem }, callers: ['gateway'], idempotent: true,
     }),
     cancelOrder: route({
       method: 'POST', path: '/orders/:id/cancel', summary: 'Cancel a placed order and return its stock.',
-      params: OrderParams, responses: { 200: Order, 404: Problem, 409: Problem }, callers: ['gateway'], idempotent: true,
+      headers: EndUserHeaders, params: OrderParams, responses: { 200: Order, 401: Problem, 404: Problem, 409: Problem }, callers: ['gateway'], idempotent: true,
     }),
     fulfilOrder: route({
       method: 'POST', path: '/orders/:id/fulfil', summary: 'Record the partner\'s fulfilment of an order.',

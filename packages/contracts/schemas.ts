@@ -123,11 +123,20 @@ export const PublicJwk = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The end user behind a call from the gateway: a short-lived compact JWS the gateway signs
+ * (platform/caller-assertion.ts). Services that serve a client's data require it.
+ */
+export const CallerAssertion = Type.String({ minLength: 16, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$' });
+export const EndUserHeaders = Type.Object({ 'caller-assertion': CallerAssertion });
+
 export const ApiClient = Type.Object(
   {
     id: ClientId,
     jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }),
     scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }),
+    /** A customer-scoped client acts for this customer only: it sees and places that customer's orders. */
+    customerId: Type.Optional(CustomerId),
     createdAt: Type.String({ format: 'date-time' }),
   },
   { additionalProperties: false },
@@ -135,7 +144,11 @@ export const ApiClient = Type.Object(
 export type ApiClient = Static<typeof ApiClient>;
 
 export const ApiClientRegistration = Type.Object(
-  { jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }), scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }) },
+  {
+    jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }),
+    scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }),
+    customerId: Type.Optional(CustomerId),
+  },
   { additionalProperties: false },
 );
 

@@ -30,25 +30,25 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
 
     listProducts: async ({ http }) => {
       const caller = await auth.authenticate(http, 'orders:read');
-      return withHeaders(await orders.listProducts({}), caller.headers);
+      return withHeaders(await orders.listProducts({ headers: caller.forwardTo('orders') }), caller.headers);
     },
     placeOrder: async ({ http, headers, body }) => {
       const caller = await auth.authenticate(http, 'orders:write');
-      const reply = await orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'] }, body });
+      const reply = await orders.placeOrder({ headers: { 'idempotency-key': headers['idempotency-key'], ...caller.forwardTo('orders') }, body });
       audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action: 'orders.place', outcome: reply.status < 300 ? 'succeeded' : 'failed', target: reply.status < 300 ? `order ${(reply.body as { id: string }).id}` : `key ${headers['idempotency-key']}`, detail: `status ${reply.status}` });
       return withHeaders(reply, caller.headers);
     },
     getOrder: async ({ http, params }) => {
       const caller = await auth.authenticate(http, 'orders:read');
-      return withHeaders(await orders.getOrder({ params }), caller.headers);
+      return withHeaders(await orders.getOrder({ headers: caller.forwardTo('orders'), params }), caller.headers);
     },
     listOrders: async ({ http, query }) => {
       const caller = await auth.authenticate(http, 'orders:read');
-      return withHeaders(await orders.listOrders({ query }), caller.headers);
+      return withHeaders(await orders.listOrders({ headers: caller.forwardTo('orders'), query }), caller.headers);
     },
     cancelOrder: async ({ http, params }) => {
       const caller = await auth.authenticate(http, 'orders:write');
-      const reply = await orders.cancelOrder({ params });
+      const reply = await orders.cancelOrder({ headers: caller.forwardTo('orders'), params });
       audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action: 'orders.cancel', outcome: reply.status < 300 ? 'succeeded' : 'failed', target: `order ${params.id}`, detail: `status ${reply.status}` });
       return withHeaders(reply, caller.headers);
     },

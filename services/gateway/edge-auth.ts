@@ -4,9 +4,11 @@
  * Single-use values (proof ids, assertion ids) and server nonces live where every gateway replica
  * sees them: in process for the embedded profile, in Redis for production.
  */
-import type { Scope } from '@msa-poc/contracts';
+import type { Scope, ServiceName } from '@msa-poc/contracts';
+import type { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { ProblemError } from '@msa-poc/platform/errors';
 import type { HttpView } from '@msa-poc/platform/service';
+import { currentContext } from '@msa-poc/platform/telemetry';
 import type { AccessTokenSigner } from './auth/access-token.js';
 import type { ClientDirectory } from './auth/client-assertion.js';
 import { PublicKeyCache } from './auth/jwk.js';
@@ -23,8 +25,11 @@ export interface Principal {
   readonly clientId: string;
   readonly keyThumbprint: string;
   readonly scopes: readonly string[];
+  readonly customerId?: string;
   /** The client's rate-limit state, for the response (RateLimit, RateLimit-Policy). */
   readonly headers: Readonly<Record<string, string>>;
+  /** Headers that tell an internal service who asked: the gateway's signed caller assertion. */
+  forwardTo(service: ServiceName): { 'caller-assertion': string };
 }
 
 export interface EdgeAuthOptions {
@@ -40,6 +45,7 @@ export interface EdgeAuthOptions {
   readonly policyOf: (clientId: string) => RatePolicy;
   readonly onRateLimited?: (clientId: string) => void;
   readonly audit: AuditTrail;
+  readonly assertions: CallerAssertionSigner;
 }
 
 export type TokenOutcome =
@@ -84,7 +90,9 @@ export class EdgeAuth {
         throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
       }
       this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` });
-      return { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, headers: rateHeaders(decision) };
+      const user = { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, ...(principal.customerId ? { customerId: principal.customerId } : {}) };
+      const requestId = currentContext()?.requestId ?? 'none';
+      return { ...user, headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service, requestId) }) };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
       if (error instanceof ResourceAuthError) {

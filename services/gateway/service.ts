@@ -9,7 +9,8 @@ import { intSetting } from '@msa-poc/platform/config';
 import { Counter } from '@msa-poc/platform/metrics';
 import { ReplayCache } from '@msa-poc/platform/replay';
 import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
-import { loadVerifyKey } from '@msa-poc/platform/signatures';
+import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
+import { loadSigningKey, loadVerifyKey } from '@msa-poc/platform/signatures';
 import { loadOrCreateSigningKey } from './auth/access-token.js';
 import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './auth/replay.js';
@@ -60,6 +61,7 @@ export const gatewayService = defineService({
       policyOf: policies(env),
       onRateLimited: (clientId) => rejections.inc({ client_id: clientId }),
       audit,
+      assertions: new CallerAssertionSigner(loadSigningKey(config.keysDir, 'gateway'), 'gateway'),
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {

@@ -5,17 +5,21 @@
 import { ordersContract, storeContract } from '@msa-poc/contracts';
 import { defineService } from '@msa-poc/platform/service';
 import { intSetting } from '@msa-poc/platform/config';
+import { CallerAssertionVerifier } from '@msa-poc/platform/caller-assertion';
+import { loadVerifyKey } from '@msa-poc/platform/signatures';
 import { ordersApi } from './api.js';
 import { Catalog } from './catalog.js';
 
 export const ordersService = defineService({
   contract: ordersContract,
   dependencies: { store: storeContract },
-  async setup({ clients, env }) {
+  async setup({ clients, env, config }) {
     const catalog = new Catalog(async () => {
       const reply = await clients.store.listProducts({});
       return reply.body.items;
     }, intSetting(env, 'POC_CATALOG_TTL_MS', 5_000, 0, 3_600_000));
-    return { handlers: ordersApi(clients.store, catalog) };
+    // The gateway's public key: orders believes who the end user is only when the gateway says so.
+    const callers = new CallerAssertionVerifier(loadVerifyKey(config.keysDir, 'gateway'), 'gateway', 'orders');
+    return { handlers: ordersApi(clients.store, catalog, callers) };
   },
 });

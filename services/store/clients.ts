@@ -6,35 +6,39 @@ interface ClientRow {
   id: string;
   jwks: ApiClient['jwks'];
   scopes: ApiClient['scopes'];
+  customer_id: string | null;
   created_at: Date | string;
 }
+
+const columns = 'id, jwks, scopes, customer_id, created_at';
 
 const toClient = (row: ClientRow): ApiClient => ({
   id: row.id,
   jwks: row.jwks,
   scopes: row.scopes,
+  ...(row.customer_id ? { customerId: row.customer_id } : {}),
   createdAt: new Date(row.created_at).toISOString(),
 });
 
 /** Registers a client or replaces its keys and scopes; `created` tells which. */
-export async function registerClient(db: Queryable, client: { id: string; jwks: ApiClient['jwks']; scopes: ApiClient['scopes'] }): Promise<{ created: boolean; client: ApiClient }> {
+export async function registerClient(db: Queryable, client: Pick<ApiClient, 'id' | 'jwks' | 'scopes' | 'customerId'>): Promise<{ created: boolean; client: ApiClient }> {
   const result = await db.query<ClientRow & { inserted: boolean }>(
-    `INSERT INTO api_clients (id, jwks, scopes) VALUES ($1, $2::jsonb, $3::text[])
-     ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes
-     RETURNING id, jwks, scopes, created_at, (xmax = 0) AS inserted`,
-    [client.id, JSON.stringify(client.jwks), client.scopes],
+    `INSERT INTO api_clients (id, jwks, scopes, customer_id) VALUES ($1, $2::jsonb, $3::text[], $4)
+     ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, customer_id = EXCLUDED.customer_id
+     RETURNING ${columns}, (xmax = 0) AS inserted`,
+    [client.id, JSON.stringify(client.jwks), client.scopes, client.customerId ?? null],
   );
   const row = result.rows[0] as ClientRow & { inserted: boolean };
   return { created: row.inserted, client: toClient(row) };
 }
 
 export async function getClient(db: Queryable, id: string): Promise<ApiClient | undefined> {
-  const result = await db.query<ClientRow>('SELECT id, jwks, scopes, created_at FROM api_clients WHERE id = $1', [id]);
+  const result = await db.query<ClientRow>(`SELECT ${columns} FROM api_clients WHERE id = $1`, [id]);
   return result.rows[0] ? toClient(result.rows[0]) : undefined;
 }
 
 export async function listClients(db: Queryable): Promise<ApiClient[]> {
-  const result = await db.query<ClientRow>('SELECT id, jwks, scopes, created_at FROM api_clients ORDER BY id');
+  const result = await db.query<ClientRow>(`SELECT ${columns} FROM api_clients ORDER BY id`);
   return result.rows.map(toClient);
 }
 

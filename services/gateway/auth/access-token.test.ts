@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AccessTokenError, AccessTokenSigner, loadOrCreateSigningKey, type AccessTokenClaims } from './access-token.js';
 import { jwkThumbprint, parsePublicJwk } from './jwk.js';
-import { base64urlEncode, parseCompactJws, signCompactJws } from './jws.js';
+import { base64urlEncode, parseCompactJws, signCompactJws } from '@msa-poc/platform/jws';
 
 const issuer = 'https://127.0.0.1:8443';
 const audience = 'https://127.0.0.1:8443/v1';

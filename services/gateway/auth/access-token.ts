@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { link, mkdir, open, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jwkThumbprint, parsePublicJwk, type EcPublicJwk } from './jwk.js';
-import { JwsError, algorithmForPrivateKey, parseCompactJws, signCompactJws, verifyJws, type ParsedJws } from './jws.js';
+import { JwsError, algorithmForPrivateKey, parseCompactJws, signCompactJws, verifyJws, type ParsedJws } from '@msa-poc/platform/jws';
 import { LruCache } from './lru-cache.js';
 
 export const maxAccessTokenLifetimeSeconds = 600;
@@ -24,10 +24,13 @@ export interface AccessTokenClaims {
   exp: number;
   jti: string;
   cnf: { jkt: string };
+  /** Present when the client is registered for one customer: it acts for that customer only. */
+  customer_id?: string;
 }
 
 export interface IssueAccessTokenOptions {
   clientId: string;
+  customerId?: string;
   scope: string;
   /** Thumbprint of the client's DPoP key. */
   jkt: string;
@@ -69,14 +72,15 @@ function isTime(value: unknown): value is number {
 }
 
 function readClaims(payload: Record<string, unknown>): AccessTokenClaims {
-  const { iss, sub, aud, client_id, scope, iat, exp, jti, cnf } = payload;
+  const { iss, sub, aud, client_id, scope, iat, exp, jti, cnf, customer_id } = payload;
   if (!isString(iss) || !isString(sub) || !isString(aud) || !isString(client_id) || typeof scope !== 'string' || !isString(jti)) {
     throw new AccessTokenError('access token lacks a required claim');
   }
   if (!isTime(iat) || !isTime(exp)) throw new AccessTokenError('access token iat/exp missing');
   const jkt = typeof cnf === 'object' && cnf !== null ? (cnf as Record<string, unknown>).jkt : undefined;
   if (typeof jkt !== 'string' || !jktPattern.test(jkt)) throw new AccessTokenError('access token is not bound to a DPoP key (cnf.jkt)');
-  return { iss, sub, aud, client_id, scope, iat, exp, jti, cnf: { jkt } };
+  if (customer_id !== undefined && !isString(customer_id)) throw new AccessTokenError('access token customer_id is malformed');
+  return { iss, sub, aud, client_id, scope, iat, exp, jti, cnf: { jkt }, ...(customer_id ? { customer_id } : {}) };
 }
 
 export class AccessTokenSigner {
@@ -105,7 +109,7 @@ export class AccessTokenSigner {
   }
 
   issueAccessToken(options: IssueAccessTokenOptions): string {
-    const { clientId, scope, jkt, lifetimeSeconds, issuer, audience } = options;
+    const { clientId, customerId, scope, jkt, lifetimeSeconds, issuer, audience } = options;
     if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > maxAccessTokenLifetimeSeconds) {
       throw new RangeError(`access token lifetime must be 1..${maxAccessTokenLifetimeSeconds} s, got ${lifetimeSeconds}`);
     }
@@ -121,6 +125,7 @@ export class AccessTokenSigner {
       exp: iat + lifetimeSeconds,
       jti: randomBytes(16).toString('base64url'),
       cnf: { jkt },
+      ...(customerId ? { customer_id: customerId } : {}),
     };
     return signCompactJws({ typ: 'at+jwt', kid: this.kid }, { ...claims }, this.#privateKey);
   }

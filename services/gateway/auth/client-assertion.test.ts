@@ -6,7 +6,7 @@ import {
   type CheckClientAssertionOptions, type CreateClientAssertionOptions, type RegisteredClient,
 } from './client-assertion.js';
 import { jwkThumbprint, parsePublicJwk } from './jwk.js';
-import { base64urlEncode } from './jws.js';
+import { base64urlEncode } from '@msa-poc/platform/jws';
 import { OAuthError } from './oauth-error.js';
 import { MemoryReplayGuard, type ReplayGuard } from './replay.js';
 

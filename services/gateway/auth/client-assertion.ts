@@ -4,7 +4,7 @@
  */
 import { randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { importPublicJwk, type ImportedKey, type PublicKeyCache } from './jwk.js';
-import { JwsError, parseCompactJws, signCompactJws, verifyJws, type JsonObject, type ParsedJws } from './jws.js';
+import { JwsError, parseCompactJws, signCompactJws, verifyJws, type JsonObject, type ParsedJws } from '@msa-poc/platform/jws';
 import { OAuthError } from './oauth-error.js';
 import type { ReplayGuard } from './replay.js';
 
@@ -15,6 +15,8 @@ export interface RegisteredClient {
   /** Public keys only; registration (`poc client add`) refuses private ones. */
   jwks: JsonWebKey[];
   scopes: string[];
+  /** The one customer this client acts for, when it is customer-scoped. */
+  customerId?: string;
 }
 
 export interface ClientDirectory {

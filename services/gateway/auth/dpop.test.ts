@@ -3,7 +3,7 @@ import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { DpopError, accessTokenHash, createDpopProof, normalizeHtu, verifyDpopProof, type VerifyDpopOptions } from './dpop.js';
 import { jwkThumbprint, parsePublicJwk, type PublicJwk } from './jwk.js';
-import { base64urlEncode, signCompactJws } from './jws.js';
+import { base64urlEncode, signCompactJws } from '@msa-poc/platform/jws';
 import { MemoryNonceStore } from './nonces.js';
 import { MemoryReplayGuard, type ReplayGuard } from './replay.js';
 

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { JwkError, importPublicJwk, type ImportedKey, type PublicJwk, type PublicKeyCache } from './jwk.js';
-import { JwsError, parseCompactJws, signCompactJws, verifyJws, type JsonObject, type ParsedJws } from './jws.js';
+import { JwsError, parseCompactJws, signCompactJws, verifyJws, type JsonObject, type ParsedJws } from '@msa-poc/platform/jws';
 import type { NonceStore } from './nonces.js';
 import type { ReplayGuard } from './replay.js';
 

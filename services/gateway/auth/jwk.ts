@@ -3,7 +3,7 @@
  * validation, RFC 7638 thumbprints, and conversion to a cached `KeyObject`.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { base64urlDecode, type JwsAlgorithm } from './jws.js';
+import { base64urlDecode, type JwsAlgorithm } from '@msa-poc/platform/jws';
 import { LruCache } from './lru-cache.js';
 
 export interface EcPublicJwk { kty: 'EC'; crv: 'P-256'; x: string; y: string; kid?: string }

@@ -70,6 +70,8 @@ export interface Principal {
   tokenId: string;
   /** `exp` of the access token, seconds since the epoch. */
   expiresAt: number;
+  /** The one customer a customer-scoped client acts for. */
+  customerId?: string;
 }
 
 export interface ResourceRequest {
@@ -140,5 +142,5 @@ export async function authenticateResourceRequest(request: ResourceRequest): Pro
   if (request.requiredScope !== undefined && !scopes.includes(request.requiredScope)) {
     throw new ResourceAuthError('insufficient_scope', `this request needs the scope ${request.requiredScope}`, { scope: request.requiredScope });
   }
-  return { clientId: claims.client_id, jkt: proof.jkt, scopes, tokenId: claims.jti, expiresAt: claims.exp };
+  return { clientId: claims.client_id, jkt: proof.jkt, scopes, tokenId: claims.jti, expiresAt: claims.exp, ...(claims.customer_id ? { customerId: claims.customer_id } : {}) };
 }

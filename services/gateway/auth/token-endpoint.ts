@@ -101,6 +101,7 @@ export async function handleTokenRequest(request: TokenRequest): Promise<TokenRe
   const scope = scopes.join(' ');
   const accessToken = request.signer.issueAccessToken({
     clientId: assertion.client.id,
+    ...(assertion.client.customerId ? { customerId: assertion.client.customerId } : {}),
     scope,
     jkt: proof.jkt,
     lifetimeSeconds,
