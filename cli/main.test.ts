@@ -47,3 +47,19 @@ test('a port already in use is a clear error naming the port and the service', a
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('prove --target takes only a gateway https origin, and --client/--ca only with it', () => {
+  const cases: [string[], RegExp][] = [
+    [['prove', '--target', 'http://127.0.0.1:8443'], /--target must use https/],
+    [['prove', '--target', 'https://127.0.0.1:8443/v1'], /origin only .* without a path: https:\/\/127\.0\.0\.1:8443/],
+    [['prove', '--target', 'not a url'], /--target must be the gateway's https URL/],
+    [['prove', '--client', 'me'], /--client and --ca go with --target/],
+    [['prove', '--target', 'https://127.0.0.1:8443', '--profile', 'production'], /with --target the system is already running/],
+    [['prove', '--target', 'https://127.0.0.1:8443', '--client', 'bad id!'], /--client must be 1-64 letters/],
+  ];
+  for (const [args, message] of cases) {
+    const result = run(args);
+    assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});

@@ -7,7 +7,8 @@ import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
 import { formatLine } from './logs.js';
-import { runProve } from './prove.js';
+import { isClientId } from '@msa-poc/gateway/clients';
+import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { startSystem } from './system.js';
 
 const usage = `usage: poc <command> [options]
@@ -16,6 +17,10 @@ commands:
   prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
                                    the proving run: load, capacity knee, faults, integrity audit, report;
                                    exit code 1 when a check fails
+  prove --target URL [--client ID] [--ca FILE] [...]
+                                   prove a system already running (its gateway's URL): load, knee and
+                                   integrity through the API as a registered client (default prove-load);
+                                   faults that need its processes are skipped
   up                               start every service and print their URLs; Ctrl-C stops them gracefully
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
@@ -167,11 +172,21 @@ async function proveCommand(args: string[]): Promise<number> {
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
       seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
-      target: { type: 'string' }, scenario: { type: 'string' },
+      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' },
     },
     strict: true,
   });
-  if (values.target) throw new UsageError('--target is not available in this version: poc prove starts and proves the reference system itself');
+  if (!values.target && (values.client || values.ca)) throw new UsageError('--client and --ca go with --target: without it, poc prove starts the system and its own load client');
+  if (values.target && values.profile) throw new UsageError('--profile chooses what poc prove starts; with --target the system is already running as it is');
+  let target: TargetOptions | undefined;
+  if (values.target) {
+    try {
+      target = { origin: parseTargetOrigin(values.target), clientId: values.client ?? 'prove-load', caFile: values.ca };
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (!isClientId(target.clientId)) throw new UsageError(`--client must be 1-64 letters, digits, dots, dashes or underscores, not "${target.clientId}"`);
+  }
   const number = (name: string, raw: string, min: number, max: number) => {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${raw}"`);
@@ -188,6 +203,7 @@ async function proveCommand(args: string[]): Promise<number> {
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : number('seed', values.seed, 0, 2 ** 31),
     p99Ms: number('p99', values.p99, 1, 60_000),
     errorBudget: number('error-budget', values['error-budget'], 0, 1),
+    ...(target ? { target } : {}),
   });
 }
 

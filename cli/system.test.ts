@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import { generateKeyPairSync } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { eur, ordersContract, storeContract, toMinor, type Order, type PlaceOrderInput, type Product } from '@msa-poc/contracts';
 import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
@@ -271,6 +273,18 @@ for (const profile of ['embedded', 'production'] as const) {
       const foreign = await asGateway.getOrder({ headers: { 'caller-assertion': impostor.sign(user, 'orders', 'req-forged-1') }, params });
       assert.equal(foreign.status, 401);
       assert.match((foreign.body as { detail?: string }).detail ?? '', /does not verify with the gateway key/);
+    });
+
+    test('poc prove --target names the registration a client it does not know needs, before any load', { skip: profile === 'production' && 'the same code path as embedded' }, async () => {
+      const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
+      const result = spawnSync(process.execPath, [poc, 'prove', '--quick', '--target', system.config.endpoints.gateway.url, '--ca', join(system.config.pkiDir, 'ca.crt'), '--client', 'stranger', '--out', join(system.home, 'target-report')], {
+        encoding: 'utf8', env: { ...process.env, POC_HOME: system.home }, timeout: 60_000,
+      });
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, /does not know the client stranger/);
+      assert.match(result.stderr, /npx poc client add stranger --jwk \S+stranger\.public\.jwk --scope "orders:read orders:write"/);
+      assert.doesNotMatch(result.stderr, /▶ warm-up/, 'no load before the client is known');
+      assert.ok(existsSync(join(system.config.keysDir, 'stranger.public.jwk')), 'the public key to register is written for the user');
     });
 
     test('the store refuses a caller the contract does not allow (403) and a caller without a certificate gets no connection', async () => {

@@ -45,10 +45,11 @@ export class ApiClient {
     readonly origin: string,
     readonly clientId: string,
     private readonly key: ClientKey,
-    ca: string,
+    /** PEM of the CA that issued the gateway's certificate; undefined trusts the system's CAs. */
+    ca: string | undefined,
     private readonly scope?: string,
   ) {
-    this.#agent = new Agent({ connect: { ca }, connections: 64, keepAliveTimeout: 30_000 });
+    this.#agent = new Agent({ connect: ca === undefined ? {} : { ca }, connections: 64, keepAliveTimeout: 30_000 });
   }
 
   /** A DPoP proof for one request, bound to the current token. */

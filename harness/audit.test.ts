@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { storeContract } from '@msa-poc/contracts';
-import type { Client } from '@msa-poc/platform/client';
-import { audit } from './audit.js';
+import type { Order } from '@msa-poc/contracts';
+import { audit, type OrderReader } from './audit.js';
 import type { Placement } from './scenario.js';
 
 const placement = (orderId: string | undefined, outcome: Placement['outcome']): Placement => ({
@@ -22,10 +21,7 @@ async function withLedger(entries: { orderId: string; accepts?: number; callback
   }
 }
 
-const storeWith = (orders: Record<string, string>) =>
-  ({
-    getOrder: async ({ params }: { params: { id: string } }) => (orders[params.id] ? { status: 200, body: { id: params.id, status: orders[params.id] } } : { status: 404, body: {} }),
-  }) as unknown as Client<typeof storeContract>;
+const storeWith = (orders: Record<string, string>): OrderReader => async (id) => (orders[id] ? ({ id, status: orders[id] } as unknown as Order) : null);
 
 test('a store that drops an acknowledged write is caught: the order is counted lost and named', async () => {
   const placements = [placement('o1', 'acknowledged'), placement('o2', 'acknowledged'), placement('o3', 'acknowledged'), placement(undefined, 'indeterminate'), placement(undefined, 'failed')];
@@ -50,4 +46,21 @@ test('a duplicate shipment and an order that never reached the partner are both 
     assert.deepEqual(result.undeliveredOrderIds, ['o2']);
     assert.equal(result.lost, 0);
   });
+});
+
+test('without the partner ledger (a --target run) delivery is read from the order state, and duplicates are not measured rather than zero', async () => {
+  const placements = [placement('o1', 'acknowledged'), placement('o2', 'acknowledged'), placement('o3', 'acknowledged')];
+  let reads = 0;
+  const flaky: OrderReader = async (id) => {
+    reads++;
+    if (id === 'o3') return undefined; // the read failed: unknown, not lost
+    return ({ o1: { id, status: 'fulfilled' }, o2: { id, status: 'placed' } } as unknown as Record<string, Order>)[id] ?? null;
+  };
+  const result = await audit(placements, flaky, undefined, { settleMs: 0 });
+  assert.equal(result.duplicates, null);
+  assert.equal(result.lost, 0, 'a failed read is not a lost order');
+  assert.equal(result.unverified, 1);
+  assert.deepEqual(result.undeliveredOrderIds, ['o2']);
+  assert.equal(result.delivered, 1);
+  assert.ok(reads >= 3);
 });

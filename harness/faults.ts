@@ -8,7 +8,8 @@ import type { SystemHandle } from './system-handle.js';
 
 export interface FaultContext {
   readonly system: SystemHandle;
-  readonly partnerAdmin: string;
+  /** The partner's admin endpoint, with its fault switch; absent when this run cannot reach it. */
+  readonly partnerAdmin: string | undefined;
   /** Sits between every caller and the store (its URL is the store's URL for the services). */
   readonly storeProxy: FaultProxy | undefined;
   /** Sits between the store and PostgreSQL (production profile only). */
@@ -28,7 +29,16 @@ export interface Fault {
   heal(context: FaultContext): Promise<void>;
 }
 
+const notStartedHere = 'this run did not start the system (--target), so it cannot kill or pause its processes';
+
+/** A process fault needs processes this run started. */
+const processes = (system: SystemHandle) => {
+  if (!system.processes) throw new Error(notStartedHere);
+  return system.processes;
+};
+
 const partnerFaults = async (context: FaultContext, method: 'PUT' | 'DELETE', body?: unknown) => {
+  if (!context.partnerAdmin) throw new Error("the partner's admin port is not reachable");
   const response = await fetch(`${context.partnerAdmin}/faults`, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
   if (!response.ok) throw new Error(`the partner's fault switch answered ${response.status}`);
 };
@@ -39,7 +49,7 @@ export const faults: readonly Fault[] = [
     target: 'partner',
     expected: 'the API is unaffected (fulfilment is asynchronous) and orders placed during the outage are fulfilled after it',
     affects: ['partner'],
-    unavailable: () => undefined,
+    unavailable: ({ partnerAdmin }) => (partnerAdmin ? undefined : "the partner's fault switch (its admin port) is not reachable from this run"),
     inject: (context) => partnerFaults(context, 'PUT', { errorRate: 1 }),
     heal: (context) => partnerFaults(context, 'DELETE'),
   },
@@ -48,22 +58,22 @@ export const faults: readonly Fault[] = [
     target: 'integration',
     expected: 'the API is unaffected; events wait in the outbox and are handed to the partner once integration is back',
     affects: ['integration'],
-    unavailable: () => undefined,
+    unavailable: ({ system }) => (system.processes ? undefined : notStartedHere),
     inject: async ({ system }) => {
-      if (!system.signal('integration', 'SIGKILL')) throw new Error('integration is not a process this run started');
+      if (!processes(system).signal('integration', 'SIGKILL')) throw new Error('integration is not a process this run started');
     },
-    heal: ({ system }) => system.restart('integration'),
+    heal: ({ system }) => processes(system).restart('integration'),
   },
   {
     name: 'store paused',
     target: 'store',
     expected: 'requests that need the store fail within their deadline; catalog reads go on from the cache in orders; all recover within seconds of the store resuming',
     affects: ['store'],
-    unavailable: () => undefined,
+    unavailable: ({ system }) => (system.processes ? undefined : notStartedHere),
     inject: async ({ system }) => {
-      if (!system.signal('store', 'SIGSTOP')) throw new Error('store is not a process this run started');
+      if (!processes(system).signal('store', 'SIGSTOP')) throw new Error('store is not a process this run started');
     },
-    heal: async ({ system }) => void system.signal('store', 'SIGCONT'),
+    heal: async ({ system }) => void processes(system).signal('store', 'SIGCONT'),
   },
   {
     name: 'store slowed',
@@ -80,7 +90,7 @@ export const faults: readonly Fault[] = [
     expected: 'the store reconnects; requests during the cut fail with 5xx problem documents, none hangs, and nothing acknowledged is lost',
     affects: ['store'],
     unavailable: ({ databaseProxy, system }) =>
-      databaseProxy ? undefined : system.config.profile === 'embedded' ? 'the embedded profile runs PGlite inside the store process: there is no connection to cut' : 'no fault proxy sits in front of PostgreSQL',
+      databaseProxy ? undefined : system.profile === 'embedded' ? 'the embedded profile runs PGlite inside the store process: there is no connection to cut' : 'no fault proxy sits in front of PostgreSQL',
     inject: async ({ databaseProxy }) => databaseProxy?.add('cut', { kind: 'reset' }),
     heal: async ({ databaseProxy }) => databaseProxy?.remove('cut'),
   },

@@ -165,8 +165,9 @@ export const Integrity = closed({
   indeterminate: count('order placements whose outcome the client could not know (timeout, connection lost)'),
   persisted: count('orders from acknowledged or indeterminate placements found in the store afterwards'),
   lost: count('acknowledged orders absent from the store'),
+  unverified: count('acknowledged orders whose read-back failed to the end: neither proven persisted nor proven lost'),
   delivered: count('persisted orders that reached the partner'),
-  duplicates: count('orders fulfilled more than once in effect by the partner'),
+  duplicates: Type.Union([count('orders fulfilled more than once in effect by the partner'), Type.Null()], { description: "null when the partner's ledger was out of reach (a --target run): not measured" }),
   method: text('how the audit read the store and the partner ledger'),
 });
 

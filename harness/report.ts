@@ -228,7 +228,7 @@ export function renderSummary(report: Report): string {
   }
 
   const i = report.integrity;
-  out.push('', '## Integrity', `- ${fmtNum(i.acknowledged)} acknowledged · ${fmtNum(i.indeterminate)} indeterminate · ${fmtNum(i.persisted)} persisted · **${fmtNum(i.lost)} lost** · ${fmtNum(i.delivered)} delivered · **${fmtNum(i.duplicates)} duplicates** (orders). _How measured: ${md(i.method)}_`);
+  out.push('', '## Integrity', `- ${fmtNum(i.acknowledged)} acknowledged · ${fmtNum(i.indeterminate)} indeterminate · ${fmtNum(i.persisted)} persisted · **${fmtNum(i.lost)} lost** · ${fmtNum(i.unverified)} unverified · ${fmtNum(i.delivered)} delivered · **${i.duplicates === null ? 'duplicates not measured' : `${fmtNum(i.duplicates)} duplicates`}** (orders). _How measured: ${md(i.method)}_`);
 
   out.push('', '## Recommendations');
   if (report.recommendations.length) {
@@ -609,7 +609,7 @@ export function renderHtml(report: Report): string {
   out.push(card('Steady-state p99', ss ? fmtMs(ss.p99Ms) : 'not measured', ss ? `at ${fmtRps(ss.offeredRps)} (${fmtPct(ss.fractionOfKnee)} of the knee)` : ''));
   out.push(card('Between services', cp.traces ? fmtPct(cp.networkShare) : 'not measured', 'share of the critical path'));
   out.push(card('Faults as expected', `${faultsMet} / ${report.faults.length}`, 'expected behaviour met'));
-  out.push(card('Lost / duplicated', `${fmtNum(integrity.lost)} / ${fmtNum(integrity.duplicates)}`, `of ${fmtNum(integrity.acknowledged)} acknowledged orders`));
+  out.push(card('Lost / duplicated', `${fmtNum(integrity.lost)} / ${integrity.duplicates === null ? '–' : fmtNum(integrity.duplicates)}`, `of ${fmtNum(integrity.acknowledged)} acknowledged orders`));
   out.push('</div>');
 
   // Capacity
@@ -704,16 +704,17 @@ export function renderHtml(report: Report): string {
 
   // Integrity
   out.push('<section id="integrity"><h2>Integrity audit</h2>');
-  const integrityRows: [string, number, string, boolean][] = [
+  const integrityRows: [string, number | string, string, boolean][] = [
     ['acknowledged', integrity.acknowledged, 'order placements the system acknowledged', true],
     ['indeterminate', integrity.indeterminate, 'placements whose outcome the client could not know (timeout, connection lost)', true],
     ['persisted', integrity.persisted, 'orders from acknowledged or indeterminate placements found in the store', true],
     ['lost', integrity.lost, 'acknowledged orders absent from the store', integrity.lost === 0],
+    ['unverified', integrity.unverified, 'acknowledged orders whose read-back kept failing: neither proven persisted nor lost', integrity.unverified === 0],
     ['delivered', integrity.delivered, 'persisted orders that reached the partner', integrity.delivered === integrity.persisted],
-    ['duplicates', integrity.duplicates, 'orders fulfilled more than once in effect', integrity.duplicates === 0],
+    ['duplicates', integrity.duplicates ?? 'not measured', integrity.duplicates === null ? "orders fulfilled more than once in effect: the partner's ledger was out of reach" : 'orders fulfilled more than once in effect', integrity.duplicates !== null && integrity.duplicates === 0],
   ];
   out.push(table([{ label: 'count' }, { label: 'orders', num: true }, { label: 'meaning' }],
-    integrityRows.map(([name, value, meaning, ok]) => ({ cls: ok ? '' : 'failed', cells: [esc(name), esc(fmtNum(value)), esc(meaning)] }))));
+    integrityRows.map(([name, value, meaning, ok]) => ({ cls: ok ? '' : 'failed', cells: [esc(name), esc(typeof value === 'number' ? fmtNum(value) : value), esc(meaning)] }))));
   out.push(how(integrity.method), '</section>');
 
   // Checks
