@@ -2,7 +2,6 @@
 import { problem, type ordersContract, type storeContract, type OrderStatus } from '@msa-poc/contracts';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
-import { currentContext, formatTraceparent } from '@msa-poc/platform/telemetry';
 import type { Catalog } from './catalog.js';
 import { priceOrder, requestHash, returnsStock, statesLeadingTo } from './order.js';
 
@@ -18,13 +17,12 @@ export function ordersApi(store: Client<typeof storeContract>, catalog: Catalog)
     placeOrder: async ({ headers, body }) => {
       const pricing = priceOrder(body, await catalog.products());
       if (!pricing.ok) return { status: 422, body: problem(pricing.rule === 'unknown-sku' ? 'unknownSku' : 'orderRule', pricing.detail) };
-      const trace = currentContext()?.trace;
+      // The trace context travels in the call's headers; the store stamps the event with its own publish.
       return store.placeOrder({
         headers: { 'idempotency-key': headers['idempotency-key'] },
         body: {
           order: { id: uuidv7(), customerId: body.customerId, items: pricing.items, total: pricing.total, shippingAddress: body.shippingAddress },
           requestHash: requestHash(body),
-          ...(trace ? { traceparent: formatTraceparent(trace) } : {}),
         },
       });
     },
