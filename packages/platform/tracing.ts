@@ -209,4 +209,7 @@ export function identifyCaller(caller: string): void {
   currentContext()?.span.setAttribute(attr.caller, caller);
 }
 
+/** For tests of services that trace: spans kept in memory instead of exported. */
+export { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+
 export { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, context, type Attributes, type Context, type Link, type Span, type SpanContext, type Tracer };
