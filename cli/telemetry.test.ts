@@ -1,7 +1,7 @@
 /**
  * The whole system's telemetry as the console receives and scrapes it: an order placed through
  * the gateway is one trace across every service, the asynchronous hop included, and every admin
- * port exposes the metrics that notes/conventions.md names.
+ * port exposes the metrics the console and the proving run rely on.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,7 +84,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T 
 const address = { name: 'Grace Hopper', line1: '1 Compiler Lane', city: 'Arlington', postalCode: '22201', country: 'US' };
 const order: PlaceOrderInput = { customerId: 'traced', items: [{ sku: 'SKU-0005', quantity: 1 }], shippingAddress: address };
 
-/** Every metric family each service must expose; `all` applies to every service. */
+/** Every metric family each service must expose (the conventions shared with the console); `all` applies to every service. */
 const expectedMetrics: Record<string, readonly string[]> = {
   all: [
     'http_server_request_duration_seconds', 'http_server_active_requests', 'http_client_request_duration_seconds', 'http_client_retries_total', 'circuit_breaker_state',

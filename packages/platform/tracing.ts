@@ -1,7 +1,7 @@
 /**
  * Distributed tracing: one OpenTelemetry tracer provider per service, its spans batched off the
  * request path and sent over OTLP/HTTP to the console (or any collector). Span and attribute names
- * are a contract with the console: see notes/conventions.md.
+ * are a contract with the console, which derives its service map and latencies from them.
  *
  * A collector that is down or slow costs a service nothing but the spans: export runs in the
  * background with a bounded queue, spans that do not fit are dropped and counted
@@ -26,7 +26,7 @@ import type { TracingSettings } from './config.js';
 import { prometheusMeterProvider, type Metrics } from './metrics.js';
 import { currentContext, type Logger } from './telemetry.js';
 
-/** Every span attribute the platform writes, named as notes/conventions.md fixes them. */
+/** Every span attribute the platform writes: OpenTelemetry's semantic conventions, and `msa.*` of our own. */
 export const attr = {
   httpMethod: 'http.request.method',
   httpRoute: 'http.route',
@@ -96,6 +96,12 @@ export function createTracing(options: TracingOptions): Tracing {
         ...(selfObsMeterProvider ? { selfObsMeterProvider } : {}),
       })]
     : [];
+  if (!exporting && selfObsMeterProvider) {
+    // No processor, nothing queued or dropped: the series still exist (at zero) for dashboards that expect them.
+    const meter = selfObsMeterProvider.getMeter('msa-poc');
+    meter.createCounter('otel.sdk.processor.span.processed', { description: 'Spans whose processing finished; none while export is off' });
+    meter.createObservableUpDownCounter('otel.sdk.processor.span.queue.size', { description: 'Spans waiting for export; none while export is off' }).addCallback((result) => result.observe(0));
+  }
   const provider = new TracerProvider({
     resource,
     sampler: exporting ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }) : new AlwaysOffSampler(),
