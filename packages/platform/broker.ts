@@ -338,7 +338,7 @@ function runConsumer(consumer: Consumer, opts: ConsumeOptions, deps: ConsumerDep
     }
     let result: HandlerResult;
     try {
-      const checked = event;
+      const checked = event; // the type guard's narrowing does not reach into the closure below
       result = await processEvent(
         telemetry, { system: 'nats', destination: msg.subject }, { event: checked, consumer: opts.durable, attempt: attempts },
         () => opts.handler(checked, { deliveryCount: attempts, subject: msg.subject, headers: plainHeaders(msg.headers) }),

@@ -10,7 +10,7 @@ import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { CircuitBreaker, retry, type RetryPolicy } from './resilience.js';
 import { currentContext } from './telemetry.js';
-import { SpanKind, attr, context, injectContext, markFailed, trace, type Attributes, type Span, type Tracer } from './tracing.js';
+import { SpanKind, attr, context, errorTypeOf, injectContext, markFailed, trace, type Attributes, type Span, type Tracer } from './tracing.js';
 import { validate } from './validation.js';
 
 export type Client<C extends ServiceContract> = {
@@ -230,9 +230,11 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
           ...retryPolicy,
           deadline,
           retryable: (error) => error instanceof UpstreamError && error.retryable,
-          onRetry: () => {
+          onRetry: (n, error, delayMs) => {
             retries += 1;
             metrics?.retries.inc({ peer_service: peer, operation: name });
+            // The failed attempt stays visible on the call span (the first attempt has no span of its own).
+            if (span.isRecording()) span.addEvent('retry', { [attr.errorType]: errorTypeOf(error), 'msa.attempt': n, 'msa.retry.delay_ms': delayMs });
           },
         });
         outcome = String(result.status);

@@ -13,7 +13,7 @@ import { serviceOf, spiffeIdOf } from './identity.js';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 import { requestContext, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
-import { SpanKind, attr, errorTypeOf, extractContext, markFailed, traceparentOf, type Context, type Span, type Tracer } from './tracing.js';
+import { ROOT_CONTEXT, SpanKind, attr, errorTypeOf, extractContext, markFailed, traceparentOf, type Context, type Span, type Tracer } from './tracing.js';
 import { validate, type FieldError } from './validation.js';
 
 /** Who is calling: a service proven by its certificate, or a client of the public edge. */
@@ -59,8 +59,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Null until the request is tagged (always, once onRequest ran; never for a URL the router refused). */
     pocContext: RequestContext | null;
-    /** The OpenTelemetry context the handler runs in: the server span and the request. */
-    traceContext: Context;
+    /** The OpenTelemetry context the handler runs in: the server span and the request (null until tagged). */
+    traceContext: Context | null;
     /** What failed the request, for its server span. */
     failure: unknown;
     /** Set once the server span has ended and the request left the in-flight gauge. */
@@ -166,7 +166,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
   });
 
   app.decorateRequest('pocContext', null);
-  app.decorateRequest('traceContext', null as unknown as Context);
+  app.decorateRequest('traceContext', null);
   app.decorateRequest('failure', undefined);
   app.decorateRequest('finished', false);
   app.decorateRequest('rawBody', undefined);
@@ -312,7 +312,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
         const caller = authorize(request, spec.callers, exposure);
         if (caller.kind === 'service') request.pocContext?.span.setAttribute(attr.caller, caller.service);
         const http: HttpView = { method: request.method, url: `${options.publicOrigin}${request.url}`, headers: request.headers, rawBody: request.rawBody };
-        const result = await runWithContext(request.traceContext, () =>
+        const result = await runWithContext(request.traceContext ?? ROOT_CONTEXT, () =>
           handler({ params: request.params, query: request.query, headers: request.headers, body: request.body, caller, http } as never),
         );
         if (result.headers) reply.headers(result.headers);
