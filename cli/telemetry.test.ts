@@ -174,6 +174,10 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(consume.parentSpanId, publish.spanId, 'the consumer is a child of the publish');
       assert.ok(consume.links.some((l) => l.spanId === publish.spanId && l.traceId === traceId), 'and links to it');
       assert.equal(consume.attributes['messaging.message.id'], publish.attributes['messaging.message.id']);
+      if (profile === 'embedded') {
+        const polls = receiver.spans.filter((s) => s.service === 'integration' && s.attributes['msa.operation'] === 'readEvents');
+        assert.ok(polls.length > 0 && polls.every((poll) => poll.attributes['messaging.operation.name'] === 'receive'), 'a long poll of the feed, retries included, says it is a receive');
+      }
       if (profile === 'production') {
         const batch = receiver.spans.find((s) => s.name === 'outbox relay' && publish.links.some((l) => l.spanId === s.spanId));
         assert.ok(batch, 'the publish links to the relay batch that sent it');

@@ -22,6 +22,8 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Extra headers, e.g. a signature computed over the exact body. */
   readonly headers?: Record<string, string>;
+  /** Extra attributes of the call's span, e.g. marking a long poll as a messaging receive. */
+  readonly spanAttributes?: Attributes;
 }
 
 /** Signs or otherwise decorates an outgoing request once its exact bytes are known. */
@@ -195,7 +197,8 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       const deadline = Math.min(Date.now() + timeout, requestContext?.deadline ?? Infinity);
       const path = buildPath(spec, request.params, request.query);
       const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-      const span = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: routeAttributes }, parent);
+      const attributes = callOptions.spanAttributes ? { ...routeAttributes, ...callOptions.spanAttributes } : routeAttributes;
+      const span = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, parent);
       const callContext = trace.setSpan(parent, span);
       const headers: Record<string, string> = {
         ...(request.headers ?? {}),
@@ -207,7 +210,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       // The first attempt is the call span itself; each retry is a child span of its own, so that the
       // callee's server span hangs under the attempt that reached it and client spans count requests on the wire.
       const resend = async (n: number) => {
-        const attemptSpan = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes: routeAttributes }, callContext);
+        const attemptSpan = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, callContext);
         attemptSpan.setAttribute(attr.httpResendCount, n - 1);
         const attemptHeaders = { ...headers };
         injectContext(trace.setSpan(callContext, attemptSpan), attemptHeaders);

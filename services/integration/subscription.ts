@@ -8,6 +8,7 @@ import type { AnyCloudEvent } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
 import { orderPlaced, orderStream } from '@msa-poc/contracts';
 import { processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
+import { attr } from '@msa-poc/platform/tracing';
 import { backoffDelay } from '@msa-poc/platform/resilience';
 import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
 
@@ -47,6 +48,10 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
   const stopping = new AbortController();
   const stats = new Stats();
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
+  // The feed's calls are this transport's receive and settle, as JetStream's pull and ack are that one's;
+  // marked so, a reader (the console) can tell a long poll that waits by design from a slow call.
+  const receiving = { [attr.messagingSystem]: hop.system, [attr.messagingDestination]: hop.destination, [attr.messagingOperation]: 'receive' };
+  const settling = { ...receiving, [attr.messagingOperation]: 'settle' };
   let unfinished = 0;
 
   const attemptOnce = async (event: AnyCloudEvent, attempt: number): Promise<AttemptResult> => {
@@ -83,12 +88,12 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000 });
+        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000, spanAttributes: receiving });
         const batch = reply.body.events;
         if (batch.length === 0) continue;
         unfinished = batch.length;
         await Promise.all(batch.map((item) => processWithRetries(item.event).finally(() => { unfinished -= 1; })));
-        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } });
+        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } }, { spanAttributes: settling });
         failures = 0;
       } catch (error) {
         if (stopping.signal.aborted) break;
