@@ -23,8 +23,6 @@ export interface Hop {
 }
 
 export interface Publication {
-  /** The context to publish in: the publish span is active in it. */
-  readonly context: Context;
   /** A copy of the event carrying this publish as its trace context. */
   stamp<E extends Carrier>(event: E): E;
   /** Ends the publish; with an error, as a failed one. */
@@ -62,7 +60,6 @@ export function startPublish(telemetry: EventTelemetry, hop: Hop, eventId: strin
   const started = performance.now();
   const publishContext = trace.setSpan(parent, span);
   return {
-    context: publishContext,
     stamp: (event) => withTraceContext(event, publishContext),
     end: (error?: unknown) => {
       if (error !== undefined) markFailed(span, error);
