@@ -17,7 +17,8 @@ const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 test('poc prove --quick runs every phase and writes a valid report whose checks decide the exit code', { timeout: 300_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'poc-prove-'));
   const out = join(home, 'report');
-  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, ...(await freeServicePorts()) };
+  // No spans to whatever listens on the default OTLP port: it is not this test's.
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, OTEL_TRACES_EXPORTER: 'none', ...(await freeServicePorts()) };
   try {
     const child = spawn(process.execPath, [poc, 'prove', '--quick', '--seed', '42', '--out', out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -178,7 +178,7 @@ for (const profile of ['embedded', 'production'] as const) {
       const other = await system.api.call('GET', '/v1/products');
       assert.equal(other.status, 200, "one client's limit is not another's");
       const metrics = await (await fetch(`http://127.0.0.1:${system.config.endpoints.gateway.adminPort}/metrics`)).text();
-      assert.match(metrics, /gateway_rate_limit_rejections_total\{client_id="rationed"[^}]*\} [1-9]/);
+      assert.match(metrics, /rate_limit_rejections_total\{policy="1:2"[^}]*\} [1-9]/);
     });
 
     test('the audit trail records authentication decisions and state changes, with who and which request, and refuses to be rewritten', async () => {

@@ -6,7 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { AnyCloudEvent } from '@msa-poc/contracts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { connectBroker, deadLetterHeaders } from './broker.js';
+import { loadConfig } from './config.js';
+import { Metrics } from './metrics.js';
+import { SpanKind, createTracing, inSpan } from './tracing.js';
 import type { Broker, ConsumeOptions, Delivery, EventHandler } from './broker.js';
 
 const url = process.env.POC_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -312,4 +316,67 @@ test('stop() waits for an in-flight handler and fetches nothing more', async () 
   await sleep(300);
   assert.equal(calls, 1);
   assert.deepEqual(await broker.consumerInfo(f.stream, f.durable), { pending: 1, ackPending: 0, redelivered: 0 });
+});
+
+test('publishing and processing are traced: the consumer continues the publish the event carries and links to it, once per delivery', async () => {
+  const exporter = new InMemorySpanExporter();
+  const tracing = createTracing({ service: 'store', settings: loadConfig({ OTEL_BSP_SCHEDULE_DELAY: '5' }).tracing, exporter });
+  const metrics = new Metrics('integration');
+  const traced = await connectBroker({ url, name: 'broker-test-traced', requestTimeoutMs: 2000, telemetry: { tracer: tracing.tracer, metrics } });
+  try {
+    const f = await fixture('traced');
+    const event = cloudEvent({ orderId: 'o-traced' });
+    // The event was written inside a request; the relay publishes it later, linked to its batch.
+    const batch = tracing.tracer.startSpan('outbox relay');
+    await traced.publish(f.subject, event, { links: [{ context: batch.spanContext() }] });
+    batch.end();
+    const seen: AnyCloudEvent[] = [];
+    const c = await traced.consume(options(f, async (e, delivery) => {
+      seen.push(e);
+      return delivery.deliveryCount === 1 ? { retryAfterMs: 10, error: 'partner unavailable' } : 'ack';
+    }, { backoffMs: [10] }));
+    await waitFor('the second delivery to be acked', () => c.stats().acked === 1);
+    await c.stop();
+    await tracing.flush();
+    const spans = exporter.getFinishedSpans();
+    const producer = spans.find((s) => s.kind === SpanKind.PRODUCER);
+    assert.ok(producer, 'a publish span');
+    assert.equal(producer.name, `publish ${f.subject}`);
+    assert.equal(producer.attributes['messaging.system'], 'nats');
+    assert.equal(producer.attributes['messaging.message.id'], event.id);
+    assert.equal(producer.spanContext().traceId, event.traceparent?.split('-')[1], 'the publish continues the trace the event was created in');
+    assert.equal(producer.parentSpanContext?.spanId, event.traceparent?.split('-')[2]);
+    assert.deepEqual(producer.links.map((l) => l.context.spanId), [batch.spanContext().spanId]);
+    assert.equal(seen[0]?.traceparent, `00-${producer.spanContext().traceId}-${producer.spanContext().spanId}-01`, 'the event goes out carrying its publish');
+    const consumers = spans.filter((s) => s.kind === SpanKind.CONSUMER);
+    assert.equal(consumers.length, 2, 'one span per delivery');
+    for (const consumer of consumers) {
+      assert.equal(consumer.name, `process ${f.subject}`);
+      assert.equal(consumer.parentSpanContext?.spanId, producer.spanContext().spanId);
+      assert.deepEqual(consumer.links.map((l) => l.context.spanId), [producer.spanContext().spanId]);
+      assert.equal(consumer.attributes['messaging.consumer.group.name'], f.durable);
+    }
+    assert.match(await metrics.registry.metrics(), /messaging_client_operation_duration_seconds_count\{[^}]*messaging_operation_name="process"[^}]*outcome="retry"\} 1/);
+  } finally {
+    await traced.close();
+  }
+});
+
+test('a publish from inside traced work, for an event without a traceparent, is a child of the active span', async () => {
+  const exporter = new InMemorySpanExporter();
+  const tracing = createTracing({ service: 'store', settings: loadConfig({ OTEL_BSP_SCHEDULE_DELAY: '5' }).tracing, exporter });
+  const traced = await connectBroker({ url, name: 'broker-test-traced-active', requestTimeoutMs: 2000, telemetry: { tracer: tracing.tracer } });
+  try {
+    const f = await fixture('active');
+    const { traceparent: _none, ...untraced } = cloudEvent();
+    const parent = await inSpan(tracing.tracer, 'work', {}, async (span) => {
+      await traced.publish(f.subject, untraced);
+      return span.spanContext();
+    });
+    await tracing.flush();
+    const producer = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.PRODUCER);
+    assert.equal(producer?.parentSpanContext?.spanId, parent.spanId);
+  } finally {
+    await traced.close();
+  }
 });

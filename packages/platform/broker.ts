@@ -11,6 +11,8 @@ import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, Storage
 import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AnyCloudEvent } from '@msa-poc/contracts';
+import { processEvent, startPublish, type EventTelemetry, type Verdict } from './messaging.js';
+import { context, extractContext, trace, type Link } from './tracing.js';
 
 export type BrokerLog = (msg: string, fields?: object) => void;
 
@@ -21,6 +23,8 @@ export interface BrokerOptions {
   log?: BrokerLog;
   /** How long to wait for a PubAck or a JetStream API reply (default 5000). */
   requestTimeoutMs?: number;
+  /** Spans and metrics of publishing and processing; without it, trace context is passed on only. */
+  telemetry?: EventTelemetry;
 }
 
 export interface StreamSpec {
@@ -95,7 +99,11 @@ export interface Broker {
   ensureStream(spec: StreamSpec): Promise<void>;
   /** Deletes a stream and its consumers, if it exists: a clean slate for a test run. */
   deleteStream(name: string): Promise<void>;
-  publish(subject: string, event: AnyCloudEvent): Promise<void>;
+  /**
+   * Publishes in a PRODUCER span that continues the trace the event was created in (its
+   * traceparent), linked to `links` (e.g. the relay batch); the event goes out carrying the span.
+   */
+  publish(subject: string, event: AnyCloudEvent, options?: { links?: Link[] }): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumption>;
   consumerInfo(stream: string, durable: string): Promise<ConsumerLag>;
   isConnected(): boolean;
@@ -122,6 +130,7 @@ const defaultBackoffMs = [1000, 5000, 30_000];
 
 export async function connectBroker(options: BrokerOptions): Promise<Broker> {
   const log = options.log ?? noop;
+  const telemetry: EventTelemetry = options.telemetry ?? { tracer: trace.getTracer('msa-poc') };
   const timeout = options.requestTimeoutMs ?? 5000;
   let nc: NatsConnection;
   try {
@@ -195,12 +204,24 @@ export async function connectBroker(options: BrokerOptions): Promise<Broker> {
       if (await exists(() => jsm.streams.info(name), JetStreamApiCodes.StreamNotFound)) await jsm.streams.delete(name);
     },
 
-    async publish(subject, event) {
+    async publish(subject, event, publishOptions = {}) {
       if (!isCloudEvent.Check(event)) {
         const first = isCloudEvent.Errors(event).First();
         throw new Error(`refusing to publish a malformed CloudEvent to ${subject}: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`);
       }
-      await publishRaw(subject, JSON.stringify(event), event.id, eventHeaders(event));
+      const origin = extractContext(event);
+      const publication = startPublish(telemetry, { system: 'nats', destination: subject }, event.id, {
+        parent: trace.getSpanContext(origin) ? origin : context.active(),
+        ...(publishOptions.links ? { links: publishOptions.links } : {}),
+      });
+      const stamped = publication.stamp(event);
+      try {
+        await publishRaw(subject, JSON.stringify(stamped), event.id, eventHeaders(stamped));
+        publication.end();
+      } catch (error) {
+        publication.end(error);
+        throw error;
+      }
     },
 
     async consume(opts) {
@@ -208,7 +229,7 @@ export async function connectBroker(options: BrokerOptions): Promise<Broker> {
       if (!(Number.isInteger(opts.maxDeliver) && opts.maxDeliver >= 1)) throw new Error(`maxDeliver must be a positive integer, got ${opts.maxDeliver}`);
       await ensureConsumer(jsm, opts);
       const consumer = await js.consumers.get(opts.stream, opts.durable);
-      const consumption = runConsumer(consumer, opts, { log, ackTimeoutMs: timeout, publishRaw, termTakesReason, onStopped: () => consumptions.delete(consumption) });
+      const consumption = runConsumer(consumer, opts, { log, telemetry, ackTimeoutMs: timeout, publishRaw, termTakesReason, onStopped: () => consumptions.delete(consumption) });
       consumptions.add(consumption);
       return consumption;
     },
@@ -251,6 +272,7 @@ type PublishRaw = (subject: string, data: Uint8Array | string, msgId: string, hd
 
 interface ConsumerDeps {
   log: BrokerLog;
+  telemetry: EventTelemetry;
   ackTimeoutMs: number;
   publishRaw: PublishRaw;
   termTakesReason: () => boolean;
@@ -258,7 +280,7 @@ interface ConsumerDeps {
 }
 
 function runConsumer(consumer: Consumer, opts: ConsumeOptions, deps: ConsumerDeps): Consumption {
-  const { log, ackTimeoutMs, publishRaw, onStopped } = deps;
+  const { log, telemetry, ackTimeoutMs, publishRaw, onStopped } = deps;
   const counters = { delivered: 0, acked: 0, retried: 0, deadLettered: 0, pending: 0, ackFailed: 0 };
   const inFlight = new Set<Promise<void>>();
   const backoff = opts.backoffMs?.length ? opts.backoffMs : defaultBackoffMs;
@@ -298,6 +320,7 @@ function runConsumer(consumer: Consumer, opts: ConsumeOptions, deps: ConsumerDep
     if (deps.termTakesReason()) msg.term(headerSafe(reason).slice(0, 256));
     else msg.term();
     counters.deadLettered++;
+    telemetry.metrics?.deadLetters.inc({ consumer: opts.durable });
     log('event dead-lettered', { ...ctx, seq: msg.seq, attempts, error: reason });
   };
 
@@ -315,7 +338,12 @@ function runConsumer(consumer: Consumer, opts: ConsumeOptions, deps: ConsumerDep
     }
     let result: HandlerResult;
     try {
-      result = await opts.handler(event, { deliveryCount: attempts, subject: msg.subject, headers: plainHeaders(msg.headers) });
+      const checked = event; // the type guard's narrowing does not reach into the closure below
+      result = await processEvent(
+        telemetry, { system: 'nats', destination: msg.subject }, { event: checked, consumer: opts.durable, attempt: attempts },
+        () => opts.handler(checked, { deliveryCount: attempts, subject: msg.subject, headers: plainHeaders(msg.headers) }),
+        verdictOf,
+      );
     } catch (error) {
       result = { retryAfterMs: backoff[Math.min(attempts, backoff.length) - 1] ?? 0, error: messageOf(error) };
     }
@@ -405,6 +433,13 @@ function runConsumer(consumer: Consumer, opts: ConsumeOptions, deps: ConsumerDep
     },
     stats: () => ({ inFlight: inFlight.size, ...counters }),
   };
+}
+
+function verdictOf(result: HandlerResult): Verdict {
+  if (result === 'ack') return { outcome: 'processed' };
+  if (typeof result === 'object' && result !== null && 'deadLetter' in result) return { outcome: 'dead_letter', failure: result.deadLetter };
+  if (typeof result === 'object' && result !== null && 'retryAfterMs' in result) return { outcome: 'retry', failure: result.error };
+  return { outcome: 'retry', failure: 'the handler returned no verdict' };
 }
 
 function eventHeaders(event: AnyCloudEvent): MsgHdrs {

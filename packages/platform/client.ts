@@ -9,7 +9,8 @@ import type { ReplyOf, RequestOf, RouteSpec, ServiceContract } from '@msa-poc/co
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { CircuitBreaker, retry, type RetryPolicy } from './resilience.js';
-import { childOf, currentContext, formatTraceparent } from './telemetry.js';
+import { currentContext } from './telemetry.js';
+import { SpanKind, attr, context, errorTypeOf, injectContext, markFailed, trace, type Attributes, type Span, type Tracer } from './tracing.js';
 import { validate } from './validation.js';
 
 export type Client<C extends ServiceContract> = {
@@ -21,6 +22,8 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Extra headers, e.g. a signature computed over the exact body. */
   readonly headers?: Record<string, string>;
+  /** Extra attributes of the call's span, e.g. marking a long poll as a messaging receive. */
+  readonly spanAttributes?: Attributes;
 }
 
 /** Signs or otherwise decorates an outgoing request once its exact bytes are known. */
@@ -33,6 +36,8 @@ export interface ClientOptions {
   readonly peer: string;
   readonly connect: Pool.Options['connect'];
   readonly metrics?: Metrics;
+  /** One CLIENT span per call, and one more per retry; without it, calls only pass the active trace context on. */
+  readonly tracer?: Tracer;
   readonly connections?: number;
   readonly timeoutMs?: number;
   readonly retry?: RetryPolicy;
@@ -80,6 +85,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
   });
   const peer = options.peer;
   const metrics = options.metrics;
+  const tracer = options.tracer ?? trace.getTracer('msa-poc');
   // One breaker per operation, not per peer: when orders cannot reach the store, its order routes
   // fail, but its cached catalog still answers, and a per-peer breaker would cut that off too.
   const breakers = new Map<string, CircuitBreaker>();
@@ -91,13 +97,15 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
         openMs: options.breaker?.openMs ?? 2_000,
         onStateChange: (state) => metrics?.breakerState.set({ peer_service: peer, operation }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
       });
+      metrics?.breakerState.set({ peer_service: peer, operation }, 0);
       breakers.set(operation, breaker);
     }
     return breaker;
   };
   const maxBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
 
-  async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+  /** One request on the wire; what it sent and got is written on `span`. */
+  async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number, span: Span): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
     const breaker = breakerFor(name);
     if (!breaker.tryAcquire()) {
       throw new UpstreamError('unavailable', peer, `${peer} is failing on ${name}; its circuit is open for another ${breaker.retryAfterMs()} ms.`, { retryable: false, headers: { 'retry-after': String(Math.ceil(breaker.retryAfterMs() / 1000)) } });
@@ -112,6 +120,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       // Signed per attempt: a signature carries a single-use nonce, so a retry needs a fresh one.
       const sent = { ...headers, 'x-request-timeout-ms': String(remaining) };
       const signed = options.signer ? { ...sent, ...options.signer({ method: spec.method, url: `${options.origin}${path}`, headers: sent, body }) } : sent;
+      if (body !== undefined && span.isRecording()) span.setAttribute(attr.httpRequestBodySize, Buffer.byteLength(body));
       response = await pool.request({
         method: spec.method,
         path,
@@ -140,6 +149,10 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       throw new UpstreamError('unavailable', peer, `${peer} broke off its answer to ${name}: ${(error as Error).message}`, { retryable: true, cause: error });
     }
     const status = response.statusCode;
+    if (span.isRecording()) {
+      span.setAttribute(attr.httpStatus, status);
+      span.setAttribute(attr.httpResponseBodySize, Buffer.byteLength(text));
+    }
     if (status >= 500) breaker.failure();
     else breaker.success();
     const schema = spec.responses[status];
@@ -167,35 +180,76 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
 
   const client: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(contract.routes) as [string, RouteSpec][]) {
+    const spanName = `${spec.method} ${spec.path}`;
+    // The same for every call of the route: built once (the SDK copies it into each span).
+    const routeAttributes: Attributes = {
+      [attr.peerService]: peer,
+      [attr.operation]: name,
+      [attr.httpMethod]: spec.method,
+      [attr.httpRoute]: spec.path,
+      [attr.transport]: 'https',
+    };
+    const retryPolicy = spec.idempotent ? options.retry ?? defaultRetry : { attempts: 1, baseMs: 0, capMs: 0 };
     client[name] = async (request: { params?: Record<string, unknown>; query?: Record<string, unknown>; headers?: Record<string, string>; body?: unknown }, callOptions: CallOptions = {}) => {
-      const context = currentContext();
+      const parent = context.active();
+      const requestContext = currentContext();
       const timeout = callOptions.timeoutMs ?? options.timeoutMs ?? 5_000;
-      const deadline = Math.min(Date.now() + timeout, context?.deadline ?? Infinity);
+      const deadline = Math.min(Date.now() + timeout, requestContext?.deadline ?? Infinity);
       const path = buildPath(spec, request.params, request.query);
       const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-      const span = childOf(context?.trace);
+      const attributes = callOptions.spanAttributes ? { ...routeAttributes, ...callOptions.spanAttributes } : routeAttributes;
+      const span = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, parent);
+      const callContext = trace.setSpan(parent, span);
       const headers: Record<string, string> = {
         ...(request.headers ?? {}),
         ...(callOptions.headers ?? {}),
-        traceparent: formatTraceparent(span),
-        ...(context ? { 'x-request-id': context.requestId } : {}),
+        ...(requestContext ? { 'x-request-id': requestContext.requestId } : {}),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      };
+      injectContext(callContext, headers);
+      // The first attempt is the call span itself; each retry is a child span of its own, so that the
+      // callee's server span hangs under the attempt that reached it and client spans count requests on the wire.
+      const resend = async (n: number) => {
+        const attemptSpan = tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes }, callContext);
+        attemptSpan.setAttribute(attr.httpResendCount, n - 1);
+        const attemptHeaders = { ...headers };
+        injectContext(trace.setSpan(callContext, attemptSpan), attemptHeaders);
+        try {
+          const result = await attempt(name, spec, path, attemptHeaders, body, deadline, attemptSpan);
+          if (result.status >= 500) markFailed(attemptSpan, `${peer} answered ${result.status}`, String(result.status));
+          return result;
+        } catch (error) {
+          markFailed(attemptSpan, error);
+          throw error;
+        } finally {
+          attemptSpan.end();
+        }
       };
       const started = performance.now();
       let outcome = 'error';
+      let retries = 0;
       try {
-        const result = await retry((n) => attempt(name, spec, path, headers, body, deadline), {
-          ...(spec.idempotent ? options.retry ?? defaultRetry : { attempts: 1, baseMs: 0, capMs: 0 }),
+        const result = await retry((n) => (n === 1 ? attempt(name, spec, path, headers, body, deadline, span) : resend(n)), {
+          ...retryPolicy,
           deadline,
           retryable: (error) => error instanceof UpstreamError && error.retryable,
-          onRetry: () => metrics?.retries.inc({ peer_service: peer, operation: name }),
+          onRetry: (n, error, delayMs) => {
+            retries += 1;
+            metrics?.retries.inc({ peer_service: peer, operation: name });
+            // The failed attempt stays visible on the call span (the first attempt has no span of its own).
+            if (span.isRecording()) span.addEvent('retry', { [attr.errorType]: errorTypeOf(error), 'msa.attempt': n, 'msa.retry.delay_ms': delayMs });
+          },
         });
         outcome = String(result.status);
+        if (retries > 0) span.setAttribute(attr.httpStatus, result.status);
+        if (result.status >= 500) markFailed(span, `${peer} answered ${result.status}`, String(result.status));
         return result;
       } catch (error) {
         if (error instanceof UpstreamError) outcome = error.problem.status === 504 ? 'timeout' : 'unavailable';
+        markFailed(span, error);
         throw error;
       } finally {
+        span.end();
         metrics?.clientDuration.observe({ peer_service: peer, operation: name, outcome }, (performance.now() - started) / 1000);
       }
     };

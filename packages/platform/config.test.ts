@@ -28,3 +28,30 @@ test('configEnv round-trips: a child process sees the same configuration', () =>
   const again = loadConfig(configEnv(config));
   assert.deepEqual(again, config);
 });
+
+test('tracing follows the standard OTEL_* variables: the console by default, any OTLP endpoint, export off, a sampling ratio', () => {
+  const defaults = loadConfig({}).tracing;
+  assert.deepEqual(
+    { exportSpans: defaults.exportSpans, endpoint: defaults.endpoint, protocol: defaults.protocol, sampleRatio: defaults.sampleRatio },
+    { exportSpans: true, endpoint: 'http://127.0.0.1:4318/v1/traces', protocol: 'http/protobuf', sampleRatio: 1 },
+  );
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing.endpoint, 'http://collector:4318/v1/traces');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://tempo:4318/otlp/traces' }).tracing.endpoint, 'https://tempo:4318/otlp/traces');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).tracing.protocol, 'http/json');
+  assert.equal(loadConfig({ OTEL_SDK_DISABLED: 'true' }).tracing.exportSpans, false);
+  assert.equal(loadConfig({ OTEL_TRACES_EXPORTER: 'none' }).tracing.exportSpans, false);
+  assert.equal(loadConfig({ OTEL_TRACES_SAMPLER_ARG: '0.25' }).tracing.sampleRatio, 0.25);
+  assert.equal(loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }).tracing.sampleRatio, 0);
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ OTEL_TRACES_SAMPLER_ARG: '2' }, /OTEL_TRACES_SAMPLER_ARG="2" is not a sampling ratio from 0 to 1/],
+    [{ OTEL_TRACES_SAMPLER_ARG: 'half' }, /OTEL_TRACES_SAMPLER_ARG="half" is not a sampling ratio/],
+    [{ OTEL_TRACES_SAMPLER: 'always_on' }, /OTEL_TRACES_SAMPLER="always_on" is not one of parentbased_traceidratio/],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not one of http\/protobuf, http\/json/],
+    [{ OTEL_TRACES_EXPORTER: 'zipkin' }, /OTEL_TRACES_EXPORTER="zipkin" is not one of otlp, none/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must use http: or https:/],
+    [{ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }, /OTEL_BSP_MAX_EXPORT_BATCH_SIZE \(200\) is larger than OTEL_BSP_MAX_QUEUE_SIZE \(100\)/],
+  ];
+  for (const [env, message] of cases) assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  const tuned = loadConfig({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_BSP_SCHEDULE_DELAY: '200' });
+  assert.deepEqual(loadConfig(configEnv(tuned)).tracing, tuned.tracing, 'a child process sees the same tracing settings');
+});

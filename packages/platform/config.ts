@@ -30,7 +30,29 @@ export interface PlatformConfig {
   readonly adminHost: string;
   /** Host the service port binds to. */
   readonly host: string;
+  readonly tracing: TracingSettings;
 }
+
+/**
+ * How spans leave a service, from the standard OpenTelemetry variables (OTEL_*), so that any OTLP
+ * backend is one variable away; only what the platform implements is accepted.
+ */
+export interface TracingSettings {
+  /** False with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none: trace ids still flow, no span is recorded. */
+  readonly exportSpans: boolean;
+  /** Full URL spans are POSTed to (the console's receiver unless configured otherwise). */
+  readonly endpoint: string;
+  readonly protocol: 'http/protobuf' | 'http/json';
+  /** Share of new traces recorded; a trace begun elsewhere keeps its caller's decision. */
+  readonly sampleRatio: number;
+  /** The batch span processor: how long spans wait, how many may wait, how many go per request. */
+  readonly scheduledDelayMs: number;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+  readonly exportTimeoutMs: number;
+}
+
+export const defaultTracesEndpoint = 'http://127.0.0.1:4318/v1/traces';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -105,7 +127,49 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
     redisUrl: url(env, 'POC_REDIS_URL', ['redis:', 'rediss:'], false, 'e.g. POC_REDIS_URL=redis://127.0.0.1:6379'),
     adminHost: env.POC_ADMIN_HOST || '127.0.0.1',
     host: env.POC_HOST || '127.0.0.1',
+    tracing: loadTracingSettings(env),
   };
+}
+
+const samplers = ['parentbased_traceidratio', 'parentbased_always_on', 'parentbased_always_off'] as const;
+
+function loadTracingSettings(env: Env): TracingSettings {
+  const disabled = oneOf(env, 'OTEL_SDK_DISABLED', ['true', 'false'], 'false') === 'true';
+  const exporter = oneOf(env, 'OTEL_TRACES_EXPORTER', ['otlp', 'none'], 'otlp');
+  const protocolVariable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = oneOf(env, protocolVariable, ['http/protobuf', 'http/json'], 'http/protobuf');
+  const hint = 'e.g. http://127.0.0.1:4318 for OTEL_EXPORTER_OTLP_ENDPOINT, or the full …/v1/traces URL for OTEL_EXPORTER_OTLP_TRACES_ENDPOINT';
+  const tracesEndpoint = url(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:'], false, hint);
+  const baseEndpoint = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:'], false, hint);
+  const endpoint = tracesEndpoint ?? (baseEndpoint ? `${baseEndpoint.replace(/\/+$/, '')}/v1/traces` : defaultTracesEndpoint);
+  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', samplers, 'parentbased_traceidratio');
+  const sampleRatio = sampler === 'parentbased_always_on' ? 1 : sampler === 'parentbased_always_off' ? 0 : ratio(env, 'OTEL_TRACES_SAMPLER_ARG', 1);
+  const maxQueueSize = intSetting(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 1_000_000);
+  const maxExportBatchSize = intSetting(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(512, maxQueueSize), 1, 1_000_000);
+  if (maxExportBatchSize > maxQueueSize) {
+    throw new ConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) is larger than OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}); a batch is taken from the queue, so make it no larger`);
+  }
+  return {
+    exportSpans: !disabled && exporter === 'otlp',
+    endpoint,
+    protocol,
+    sampleRatio,
+    // A second rather than the SDK's five: the console shows traces live.
+    scheduledDelayMs: intSetting(env, 'OTEL_BSP_SCHEDULE_DELAY', 1_000, 1, 600_000),
+    maxQueueSize,
+    maxExportBatchSize,
+    exportTimeoutMs: intSetting(env, 'OTEL_BSP_EXPORT_TIMEOUT', 10_000, 1, 600_000),
+  };
+}
+
+function ratio(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!(raw.trim() !== '' && Number.isFinite(value) && value >= 0 && value <= 1)) {
+    throw new ConfigError(`${name}="${raw}" is not a sampling ratio from 0 to 1 (0.1 records one new trace in ten); unset it to record every trace`);
+  }
+  return value;
 }
 
 /** The environment that makes a child process see the same configuration. */
@@ -119,6 +183,18 @@ export function configEnv(config: PlatformConfig): Record<string, string> {
   if (config.databaseUrl) env.POC_DATABASE_URL = config.databaseUrl;
   if (config.natsUrl) env.POC_NATS_URL = config.natsUrl;
   if (config.redisUrl) env.POC_REDIS_URL = config.redisUrl;
+  const { tracing } = config;
+  Object.assign(env, {
+    OTEL_TRACES_EXPORTER: tracing.exportSpans ? 'otlp' : 'none',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracing.endpoint,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: tracing.protocol,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: String(tracing.sampleRatio),
+    OTEL_BSP_SCHEDULE_DELAY: String(tracing.scheduledDelayMs),
+    OTEL_BSP_MAX_QUEUE_SIZE: String(tracing.maxQueueSize),
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(tracing.maxExportBatchSize),
+    OTEL_BSP_EXPORT_TIMEOUT: String(tracing.exportTimeoutMs),
+  });
   return env;
 }
 

@@ -2,8 +2,9 @@
  * Prometheus metrics, named after OpenTelemetry's semantic conventions as translated to
  * Prometheus. Buckets span 0.5 ms to 10 s: in-process hops are sub-millisecond, faults are seconds.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createNoopMeter, type Attributes, type Meter, type MeterProvider, type MetricOptions, type ObservableCallback } from '@opentelemetry/api';
 
 export const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -18,6 +19,8 @@ export class Metrics {
   readonly clientDuration: Histogram<'peer_service' | 'operation' | 'outcome'>;
   readonly breakerState: Gauge<'peer_service' | 'operation'>;
   readonly retries: Counter<'peer_service' | 'operation'>;
+  #messagingDuration: Histogram<'messaging_operation_name' | 'messaging_destination_name' | 'outcome'> | undefined;
+  #deadLetters: Counter<'consumer'> | undefined;
   #lastElu = performance.eventLoopUtilization();
 
   constructor(service: string) {
@@ -44,6 +47,86 @@ export class Metrics {
       },
     });
   }
+
+  /** Publishing and processing of events; registered by the services that move events, on first use. */
+  get messagingDuration(): Histogram<'messaging_operation_name' | 'messaging_destination_name' | 'outcome'> {
+    this.#messagingDuration ??= new Histogram({
+      name: 'messaging_client_operation_duration_seconds', help: 'Duration of publishing an event (publish) or of handling one delivery of it (process), by destination and outcome',
+      labelNames: ['messaging_operation_name', 'messaging_destination_name', 'outcome'], buckets: latencyBuckets, registers: [this.registry],
+    });
+    return this.#messagingDuration;
+  }
+
+  /** Events a consumer gave up on; registered by the services that consume events, on first use. */
+  get deadLetters(): Counter<'consumer'> {
+    this.#deadLetters ??= new Counter({ name: 'dead_letters_total', help: 'Events a consumer gave up on and filed as dead letters, by consumer', labelNames: ['consumer'], registers: [this.registry] });
+    return this.#deadLetters;
+  }
+}
+
+/**
+ * The OpenTelemetry SDK reports on itself (spans dropped for a full queue, the queue's depth,
+ * export outcomes and durations) through the OpenTelemetry metrics API. This meter provider turns
+ * those instruments into prom-client metrics of the service's registry, named as OpenTelemetry's
+ * Prometheus translation names them (dots to underscores, `_seconds` for seconds, `_total` for
+ * counters), so they are scraped with everything else without a metrics SDK in the process.
+ * Only `error.type` becomes a label: the other attributes name the SDK component and the collector
+ * address, constant within a process.
+ */
+export function prometheusMeterProvider(registry: Registry): MeterProvider {
+  const fallback = createNoopMeter();
+  const labelsOf = (attributes: Attributes | undefined): LabelValues<'error_type'> => {
+    const errorType = attributes?.['error.type'];
+    return errorType === undefined ? {} : { error_type: String(errorType) };
+  };
+  const promName = (name: string, options: MetricOptions | undefined, suffix = '') =>
+    `${name.replace(/[^A-Za-z0-9_]/g, '_')}${options?.unit === 's' ? '_seconds' : ''}${suffix}`;
+  const help = (options: MetricOptions | undefined, name: string) => options?.description || `OpenTelemetry SDK instrument ${name}`;
+  // Registered once per name: a second span processor adds to the same series.
+  const existing = <M>(name: string, kind: abstract new (...args: never[]) => M): M | undefined => {
+    const metric = registry.getSingleMetric(name);
+    return metric instanceof kind ? metric : undefined;
+  };
+  const gauge = (name: string, options: MetricOptions | undefined, collect?: () => void): Gauge<'error_type'> => {
+    const promNamed = promName(name, options);
+    return existing(promNamed, Gauge<'error_type'>) ?? new Gauge({ name: promNamed, help: help(options, name), labelNames: ['error_type'], registers: [registry], ...(collect ? { collect } : {}) });
+  };
+  const observableGauge = (name: string, options: MetricOptions | undefined) => {
+    const callbacks = new Set<ObservableCallback>();
+    const target: Gauge<'error_type'> = gauge(name, options, () => {
+      for (const callback of callbacks) void callback({ observe: (value, attributes) => target.set(labelsOf(attributes), value) });
+    });
+    return { addCallback: (callback: ObservableCallback) => void callbacks.add(callback), removeCallback: (callback: ObservableCallback) => void callbacks.delete(callback) };
+  };
+  const meter: Meter = {
+    createCounter: (name, options) => {
+      const promNamed = promName(name, options, '_total');
+      const counter = existing(promNamed, Counter<'error_type'>) ?? new Counter({ name: promNamed, help: help(options, name), labelNames: ['error_type'], registers: [registry] });
+      return { add: (value, attributes) => { if (value > 0) counter.inc(labelsOf(attributes), value); } };
+    },
+    createUpDownCounter: (name, options) => {
+      const target = gauge(name, options);
+      return { add: (value, attributes) => target.inc(labelsOf(attributes), value) };
+    },
+    createGauge: (name, options) => {
+      const target = gauge(name, options);
+      return { record: (value, attributes) => target.set(labelsOf(attributes), value) };
+    },
+    createHistogram: (name, options) => {
+      const promNamed = promName(name, options);
+      const histogram = existing(promNamed, Histogram<'error_type'>) ?? new Histogram({
+        name: promNamed, help: help(options, name), labelNames: ['error_type'], registers: [registry], ...(options?.unit === 's' ? { buckets: latencyBuckets } : {}),
+      });
+      return { record: (value, attributes) => histogram.observe(labelsOf(attributes), value) };
+    },
+    createObservableGauge: observableGauge,
+    createObservableUpDownCounter: observableGauge,
+    // Not used by the trace SDK; a Prometheus counter cannot be set from an observation anyway.
+    createObservableCounter: (name, options) => fallback.createObservableCounter(name, options),
+    addBatchObservableCallback: () => undefined,
+    removeBatchObservableCallback: () => undefined,
+  };
+  return { getMeter: () => meter };
 }
 
 export { Counter, Gauge, Histogram, monitorEventLoopDelay };

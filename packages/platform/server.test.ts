@@ -18,6 +18,8 @@ import { ensurePki } from './pki.js';
 import { Metrics } from './metrics.js';
 import { createServer } from './server.js';
 import { createLogger } from './telemetry.js';
+import { loadConfig } from './config.js';
+import { createTracing } from './tracing.js';
 
 const Item = Type.Object({ name: Type.String({ maxLength: 20 }), n: Type.Integer() }, { additionalProperties: false });
 const testContract = contract({
@@ -59,6 +61,7 @@ before(async () => {
     publicOrigin: 'https://127.0.0.1',
     log: createLogger('store', 'silent'),
     metrics: new Metrics('store'),
+    tracer: createTracing({ service: 'store', settings: loadConfig({ OTEL_TRACES_EXPORTER: 'none' }).tracing }).tracer,
   });
   await server.listen({ port: 0, host: '127.0.0.1' });
   const address = server.server.address();

@@ -12,7 +12,8 @@ import { ProblemError } from './errors.js';
 import { serviceOf, spiffeIdOf } from './identity.js';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
-import { childOf, formatTraceparent, parseTraceparent, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
+import { requestContext, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
+import { ROOT_CONTEXT, SpanKind, attr, errorTypeOf, extractContext, markFailed, traceparentOf, type Context, type Span, type Tracer } from './tracing.js';
 import { validate, type FieldError } from './validation.js';
 
 /** Who is calling: a service proven by its certificate, or a client of the public edge. */
@@ -39,6 +40,8 @@ export interface ServerOptions<C extends ServiceContract> {
   readonly publicOrigin: string;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** One SERVER span per request, continuing the caller's trace. */
+  readonly tracer: Tracer;
   readonly bodyLimit?: number;
   /** Budget for a request that arrives without one. */
   readonly defaultTimeoutMs?: number;
@@ -54,8 +57,19 @@ class ValidationFailure extends Error {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    pocContext: RequestContext;
+    /** Null until the request is tagged (always, once onRequest ran; never for a URL the router refused). */
+    pocContext: RequestContext | null;
+    /** The OpenTelemetry context the handler runs in: the server span and the request (null until tagged). */
+    traceContext: Context | null;
+    /** What failed the request, for its server span. */
+    failure: unknown;
+    /** Set once the server span has ended and the request left the in-flight gauge. */
+    finished: boolean;
     rawBody: string | undefined;
+  }
+  interface FastifyContextConfig {
+    /** The contract's name for the route, e.g. `placeOrder`. */
+    operation?: string;
   }
 }
 
@@ -85,12 +99,12 @@ function authorize(request: FastifyRequest, callers: Callers, exposure: ServerOp
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown> & { status: number }, headers: Record<string, string> = {}): FastifyReply {
-  const context = request.pocContext as RequestContext | undefined;
+  const context = request.pocContext;
   return reply
     .code(body.status)
     .headers(headers)
     .type(problemMediaType)
-    .send({ ...body, instance: request.url.split('?')[0], ...(context ? { requestId: context.requestId, traceId: context.trace.traceId } : {}) });
+    .send({ ...body, instance: request.url.split('?')[0], ...(context ? { requestId: context.requestId, traceId: context.span.spanContext().traceId } : {}) });
 }
 
 function problemFromError(error: FastifyError & { errors?: FieldError[] }): { body: ReturnType<typeof problem>; headers?: Record<string, string>; serverFault: boolean } {
@@ -119,12 +133,15 @@ function problemFromError(error: FastifyError & { errors?: FieldError[] }): { bo
 
 export async function createServer<C extends ServiceContract>(options: ServerOptions<C>): Promise<FastifyInstance> {
   // The pino instance is ours; Fastify's generic logger type is all the server needs to know of it.
-  const { contract, handlers, log, metrics, exposure } = options;
+  const { contract, handlers, log, metrics, exposure, tracer } = options;
   const app: FastifyInstance = Fastify({
     https: options.tls,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // No child logger per request: the logger's mixin already adds the request, trace and span ids
+    // of the active context, and a pino child per request is an allocation on every request.
+    childLoggerFactory: (logger) => logger,
     // Fastify's request id is ours: a well-formed incoming x-request-id, else a new one.
     genReqId: (raw) => requestIdFrom(typeof raw.headers['x-request-id'] === 'string' ? raw.headers['x-request-id'] : undefined),
     onProtoPoisoning: 'error',
@@ -136,17 +153,57 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
     // Errors the router meets before any hook runs (a malformed URL, an over-long parameter) still
     // get a problem document and the request and trace ids.
     frameworkErrors: (error, request, reply) => {
-      const trace = childOf(undefined);
-      reply.header('x-request-id', request.id).header('x-trace-id', trace.traceId);
+      const tagged = tagRequest(request, undefined, undefined);
+      reply.header('x-request-id', tagged.requestId).header('x-trace-id', tagged.span.spanContext().traceId);
       const body = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
         ? problem('uriTooLong', 'A path parameter is longer than any this API accepts.')
         : problem('badRequest', `The URL is malformed: ${error.message}`);
-      return sendProblem(request, reply, body);
+      sendProblem(request, reply, body);
+      // No hook runs for a URL the router refused: the request ends here.
+      finish(request, body.status);
+      return reply;
     },
   });
 
-  app.decorateRequest('pocContext', null as unknown as RequestContext);
+  app.decorateRequest('pocContext', null);
+  app.decorateRequest('traceContext', null);
+  app.decorateRequest('failure', undefined);
+  app.decorateRequest('finished', false);
   app.decorateRequest('rawBody', undefined);
+
+  const defaultTimeout = options.defaultTimeoutMs ?? 10_000;
+
+  /** Opens the request's SERVER span (continuing the caller's traceparent) and its context. */
+  function tagRequest(request: FastifyRequest, route: string | undefined, operation: string | undefined): RequestContext {
+    const headers = request.headers;
+    const budget = Number(headers[timeoutHeader]);
+    const timeout = Number.isFinite(budget) && budget > 0 ? Math.min(budget, defaultTimeout) : defaultTimeout;
+    const parent = extractContext(headers);
+    const span: Span = tracer.startSpan(route === undefined ? request.method : `${request.method} ${route}`, { kind: SpanKind.SERVER }, parent);
+    if (span.isRecording()) {
+      span.setAttribute(attr.httpMethod, request.method);
+      span.setAttribute(attr.requestId, request.id);
+      if (route !== undefined) span.setAttribute(attr.httpRoute, route);
+      if (operation !== undefined) span.setAttribute(attr.operation, operation);
+    }
+    const context: RequestContext = { requestId: request.id, deadline: Date.now() + timeout, span };
+    request.pocContext = context;
+    request.traceContext = requestContext(parent, context);
+    return context;
+  }
+
+  /** Ends the request's span with its status (a 5xx is an error; a 4xx is the caller's) and records it, once. */
+  function finish(request: FastifyRequest, status: number): void {
+    const context = request.pocContext;
+    if (!context || request.finished) return;
+    request.finished = true;
+    const span = context.span;
+    if (span.isRecording()) {
+      span.setAttribute(attr.httpStatus, status);
+      if (status >= 500) markFailed(span, request.failure ?? `answered ${status}`, request.failure === undefined ? String(status) : errorTypeOf(request.failure));
+    }
+    span.end();
+  }
 
   // JSON as usual (with prototype-poisoning protection), but the raw text is kept: the edge verifies
   // Content-Digest over the exact bytes that were signed.
@@ -180,24 +237,18 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
     return result.ok ? { value: result.value } : { error: new ValidationFailure(where, result.errors) };
   });
 
-  const defaultTimeout = options.defaultTimeoutMs ?? 10_000;
   app.addHook('onRequest', async (request, reply) => {
-    const incomingTrace = request.headers.traceparent;
-    const budget = Number(request.headers[timeoutHeader]);
-    const timeout = Number.isFinite(budget) && budget > 0 ? Math.min(budget, defaultTimeout) : defaultTimeout;
-    const context: RequestContext = {
-      requestId: request.id,
-      trace: childOf(parseTraceparent(typeof incomingTrace === 'string' ? incomingTrace : undefined)),
-      deadline: Date.now() + timeout,
-    };
-    request.pocContext = context;
+    const context = tagRequest(request, request.routeOptions.url, request.routeOptions.config.operation);
+    const spanContext = context.span.spanContext();
     reply.header('x-request-id', context.requestId);
-    reply.header('x-trace-id', context.trace.traceId);
-    reply.header('traceresponse', formatTraceparent(context.trace));
+    reply.header('x-trace-id', spanContext.traceId);
+    reply.header('traceresponse', traceparentOf(spanContext));
     metrics.serverInFlight.inc();
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    if (request.finished) return;
+    finish(request, reply.statusCode);
     metrics.serverInFlight.dec();
     metrics.serverDuration.observe(
       { http_route: request.routeOptions.url ?? 'unmatched', http_request_method: request.method, http_response_status_class: statusClass(reply.statusCode) },
@@ -205,10 +256,26 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
     );
   });
 
+  // A caller that hangs up gets no response, so onResponse never runs: the request ends here.
+  app.addHook('onRequestAbort', async (request) => {
+    if (request.finished) return;
+    request.failure ??= Object.assign(new Error('the caller closed the connection before the answer'), { code: 'aborted' });
+    finish(request, 499);
+    metrics.serverInFlight.dec();
+  });
+
   app.setErrorHandler((error: FastifyError & { errors?: FieldError[] }, request, reply) => {
     const { body, headers, serverFault } = problemFromError(error);
-    if (serverFault) request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
-    else if (body.status >= 500) request.log.warn({ err: error.message, route: request.routeOptions.url }, 'dependency failure');
+    if (body.status >= 500) {
+      request.failure = error;
+      // Logged in the request's context, so that the line carries its request, trace and span ids.
+      const write = () => {
+        if (serverFault) log.error({ err: error, route: request.routeOptions.url }, 'request failed');
+        else log.warn({ err: error.message, route: request.routeOptions.url }, 'dependency failure');
+      };
+      if (request.traceContext) runWithContext(request.traceContext, write);
+      else write();
+    }
     return sendProblem(request, reply, body, headers);
   });
 
@@ -225,6 +292,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
     app.route({
       method: spec.method,
       url: spec.path,
+      config: { operation: name },
       schema: {
         ...(spec.params ? { params: spec.params } : {}),
         ...(spec.query ? { querystring: spec.query } : {}),
@@ -242,8 +310,9 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
       } : {}),
       handler: async (request, reply) => {
         const caller = authorize(request, spec.callers, exposure);
+        if (caller.kind === 'service') request.pocContext?.span.setAttribute(attr.caller, caller.service);
         const http: HttpView = { method: request.method, url: `${options.publicOrigin}${request.url}`, headers: request.headers, rawBody: request.rawBody };
-        const result = await runWithContext(request.pocContext, () =>
+        const result = await runWithContext(request.traceContext ?? ROOT_CONTEXT, () =>
           handler({ params: request.params, query: request.query, headers: request.headers, body: request.body, caller, http } as never),
         );
         if (result.headers) reply.headers(result.headers);

@@ -13,6 +13,7 @@ import { loadIdentity, tlsClientOptions, tlsServerOptions, type ServiceIdentity,
 import { Metrics } from './metrics.js';
 import { createServer, type Handlers } from './server.js';
 import { createLogger, type Logger } from './telemetry.js';
+import { createTracing, type Tracer } from './tracing.js';
 
 type Dependencies = Readonly<Record<string, ServiceContract>>;
 
@@ -22,6 +23,8 @@ export interface ServiceContext<D extends Dependencies> {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** This service's tracer, for spans of work that is not a request or a call (database statements, event hops). */
+  readonly tracer: Tracer;
   /** Typed clients, one per dependency, over mutual TLS. */
   readonly clients: { readonly [K in keyof D]: Client<D[K]> };
 }
@@ -76,6 +79,8 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const config = loadConfig(env);
   const log = createLogger(name, config.logLevel);
   const metrics = new Metrics(name);
+  const tracing = createTracing({ service: name, settings: config.tracing, metrics, log });
+  const { tracer } = tracing;
   const identity = loadIdentity(config.pkiDir, name);
   const endpoint = config.endpoints[name];
 
@@ -91,6 +96,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
       // External parties get no client certificate of ours: they authenticate our signatures instead.
       connect: clientTls(identity, peer),
       metrics,
+      tracer,
       ...extra[key as keyof D],
     });
     handles.push(handle);
@@ -99,7 +105,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
   }
 
   let accepting = false;
-  const context: ServiceContext<D> = { name, config, env, log, metrics, clients: clients as ServiceContext<D>['clients'] };
+  const context: ServiceContext<D> = { name, config, env, log, metrics, tracer, clients: clients as ServiceContext<D>['clients'] };
   const instance = await definition.setup(context);
 
   const server = await createServer({
@@ -110,6 +116,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
     publicOrigin: endpoint.url,
     log,
     metrics,
+    tracer,
   });
   const admin = createAdminServer({ service: name, metrics, checks: () => [...(instance.readiness ?? []), ...peerChecks], accepting: () => accepting });
   instance.admin?.(admin);
@@ -139,6 +146,8 @@ export async function startService<C extends ServiceContract, D extends Dependen
       await instance.stop?.();
       await Promise.allSettled(handles.map((h) => h.close()));
       await admin.close();
+      // Briefly: a collector that is down must not hold up the stop.
+      await tracing.shutdown(1_000);
       log.info(`${name} stopped`);
     })();
     return closing;

@@ -1,56 +1,55 @@
 /**
  * Request tagging and trace context. Every request runs inside a context that carries its request
- * id, its W3C trace context and its deadline; logs and outbound calls read it from there, so no
- * business code passes them by hand.
+ * id, its deadline and its span; logs and outbound calls read it from there, so no business code
+ * passes them by hand.
+ *
+ * There is one context mechanism in a process: OpenTelemetry's, kept in an AsyncLocalStorage. The
+ * request is a value in that context, and the trace and span ids anyone reads are those of the
+ * active span, so a log line written inside a database call names the database span.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { context, createContextKey, trace, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { pino, type Logger } from 'pino';
 
-export interface TraceContext {
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly sampled: boolean;
-  readonly tracestate?: string;
-}
+// Registered once per process. If something else (an APM agent) registered its own first, that one
+// is used: it keeps OpenTelemetry contexts too, which is all this module relies on.
+const contextManager = new AsyncLocalStorageContextManager();
+if (!context.setGlobalContextManager(contextManager.enable())) contextManager.disable();
 
 export interface RequestContext {
   readonly requestId: string;
-  readonly trace: TraceContext;
   /** Epoch ms by which the whole request must be answered. */
   readonly deadline: number;
+  /** This service's server span for the request; the active span may be a child of it. */
+  readonly span: Span;
 }
 
-const storage = new AsyncLocalStorage<RequestContext>();
+const requestKey = createContextKey('msa-poc request');
 
-export const currentContext = (): RequestContext | undefined => storage.getStore();
-export const runWithContext = <T>(context: RequestContext, fn: () => T): T => storage.run(context, fn);
-/** Runs work that outlives the request that started it (a scheduled callback): no request deadline applies. */
-export const runDetached = <T>(fn: () => T): T => storage.exit(fn);
+export const currentContext = (): RequestContext | undefined => context.active().getValue(requestKey) as RequestContext | undefined;
 
-const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+/** The OpenTelemetry context in which a request's work runs: its server span, active, and the request. */
+export const requestContext = (parent: Context, request: RequestContext): Context => trace.setSpan(parent, request.span).setValue(requestKey, request);
+
+export const runWithContext = <T>(ctx: Context, fn: () => T): T => context.with(ctx, fn);
+
+/**
+ * Runs work that outlives the request that started it (a scheduled callback): no request deadline
+ * applies, but the work stays in the request's trace, as a later part of the same story.
+ */
+export const runDetached = <T>(fn: () => T): T => context.with(context.active().deleteValue(requestKey), fn);
+
+/** The ids of the active span, when there is a valid one. */
+export function activeSpanContext(): SpanContext | undefined {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  return spanContext && trace.isSpanContextValid(spanContext) ? spanContext : undefined;
+}
+
+/** The W3C trace id of the work in progress, for records that outlive it (audit entries). */
+export const currentTraceId = (): string | undefined => activeSpanContext()?.traceId;
+
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
-
-export const newSpanId = (): string => randomBytes(8).toString('hex');
-export const newTraceId = (): string => randomBytes(16).toString('hex');
-
-/** Parses a W3C traceparent; an all-zero id or an unknown version is treated as absent. */
-export function parseTraceparent(value: string | undefined): TraceContext | undefined {
-  if (!value) return undefined;
-  const match = traceparentPattern.exec(value.trim());
-  if (!match) return undefined;
-  const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
-  return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
-}
-
-export const formatTraceparent = (t: TraceContext): string => `00-${t.traceId}-${t.spanId}-${t.sampled ? '01' : '00'}`;
-
-/** Continues the caller's trace with a new span of ours, or starts a trace. */
-export function childOf(parent: TraceContext | undefined, tracestate?: string): TraceContext {
-  if (parent) return { traceId: parent.traceId, spanId: newSpanId(), sampled: parent.sampled, ...(tracestate ? { tracestate } : {}) };
-  return { traceId: newTraceId(), spanId: newSpanId(), sampled: true };
-}
 
 /** Accepts a well-formed incoming request id, otherwise mints one. */
 export const requestIdFrom = (incoming: string | undefined): string =>
@@ -65,15 +64,23 @@ export const redactedPaths = [
   'req.headers["signature-input"]',
   'headers.authorization',
   'headers.dpop',
+  '*.headers.authorization',
+  '*.headers.dpop',
+  'authorization',
+  'dpop',
+  'client_assertion',
   '*.client_assertion',
   '*.access_token',
+  'privateKey',
   '*.privateKey',
   '*.key',
+  'd',
   '*.d',
-  '*.shippingAddress',
+  '*.*.d',
   'shippingAddress',
-  'body.shippingAddress',
-  'order.shippingAddress',
+  '*.shippingAddress',
+  '*.*.shippingAddress',
+  '*.*.*.shippingAddress',
 ];
 
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
@@ -85,8 +92,16 @@ export function createLogger(service: string, level: string, destination?: pino.
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin() {
-        const context = storage.getStore();
-        return context ? { request_id: context.requestId, trace_id: context.trace.traceId, span_id: context.trace.spanId } : {};
+        const active = context.active();
+        const fields: { request_id?: string; trace_id?: string; span_id?: string } = {};
+        const request = active.getValue(requestKey) as RequestContext | undefined;
+        if (request) fields.request_id = request.requestId;
+        const spanContext = trace.getSpan(active)?.spanContext();
+        if (spanContext && trace.isSpanContextValid(spanContext)) {
+          fields.trace_id = spanContext.traceId;
+          fields.span_id = spanContext.spanId;
+        }
+        return fields;
       },
     },
     destination,

@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { problem, type apiContract, type integrationContract, type ordersContract } from '@msa-poc/contracts';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { verifyRequest } from '@msa-poc/platform/signatures';
+import { identifyCaller } from '@msa-poc/platform/tracing';
 import type { AuditTrail } from './audit.js';
 import type { EdgeAuth } from './edge-auth.js';
 
@@ -59,6 +60,7 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
         resolveKey: (keyId) => (keyId === 'partner' ? partnerKey : undefined), seenNonce,
       });
       if (!verdict.ok) return { status: 401, body: problem('badSignature', `${verdict.reason}. Callbacks must be signed by the partner's registered key.`) };
+      identifyCaller(verdict.keyId);
       return integration.partnerCallback({ body });
     },
   };

@@ -7,7 +7,7 @@
 import type { AuditRecord, storeContract } from '@msa-poc/contracts';
 import type { Counter } from '@msa-poc/platform/metrics';
 import type { Client } from '@msa-poc/platform/service';
-import { currentContext, type Logger } from '@msa-poc/platform/telemetry';
+import { currentContext, currentTraceId, type Logger } from '@msa-poc/platform/telemetry';
 
 export type AuditEntry = Omit<AuditRecord, 'at' | 'requestId' | 'traceId'>;
 
@@ -25,6 +25,7 @@ export class AuditTrail {
 
   record(entry: AuditEntry): void {
     const context = currentContext();
+    const traceId = currentTraceId();
     if (this.#queue.length >= this.options.maxQueue) {
       this.#queue.shift();
       this.dropped.inc();
@@ -33,7 +34,8 @@ export class AuditTrail {
       ...entry,
       at: new Date().toISOString(),
       ...(entry.detail ? { detail: entry.detail.slice(0, 500) } : {}),
-      ...(context ? { requestId: context.requestId, traceId: context.trace.traceId } : {}),
+      ...(context ? { requestId: context.requestId } : {}),
+      ...(traceId ? { traceId } : {}),
     });
   }
 

@@ -9,6 +9,7 @@ import type { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { ProblemError } from '@msa-poc/platform/errors';
 import type { HttpView } from '@msa-poc/platform/service';
 import { currentContext } from '@msa-poc/platform/telemetry';
+import { identifyCaller } from '@msa-poc/platform/tracing';
 import type { AccessTokenSigner } from './auth/access-token.js';
 import type { ClientDirectory } from './auth/client-assertion.js';
 import { PublicKeyCache } from './auth/jwk.js';
@@ -43,7 +44,7 @@ export interface EdgeAuthOptions {
   readonly tokenLifetimeSeconds: number;
   readonly limiter: RateLimiter;
   readonly policyOf: (clientId: string) => RatePolicy;
-  readonly onRateLimited?: (clientId: string) => void;
+  readonly onRateLimited?: (policy: RatePolicy) => void;
   readonly audit: AuditTrail;
   readonly assertions: CallerAssertionSigner;
 }
@@ -81,11 +82,12 @@ export class EdgeAuth {
         authorization: single(http.headers.authorization), dpopHeaderValues: values(http.headers.dpop), method: http.method, url: http.url,
         requiredScope: scope, tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys,
       });
+      identifyCaller(principal.clientId);
       // Limited after authentication, so that a client cannot spend another's budget.
       const decision = await this.#options.limiter.take(principal.clientId, this.#options.policyOf(principal.clientId));
       const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
       if (!decision.allowed) {
-        this.#options.onRateLimited?.(principal.clientId);
+        this.#options.onRateLimited?.(decision.policy);
         this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' });
         throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
       }

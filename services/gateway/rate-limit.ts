@@ -24,6 +24,12 @@ export interface RateLimiter {
   take(clientId: string, policy: RatePolicy): Promise<RateDecision>;
 }
 
+/**
+ * A policy as it is configured (`100:200`): the label that metrics count refusals by. Bounded by
+ * the configuration, where a client id would grow with every client.
+ */
+export const policyName = (policy: RatePolicy): string => `${policy.ratePerSecond}:${policy.burst}`;
+
 /** Parses `RATE:BURST` (e.g. `100:200`), naming the setting in the error. */
 export function parsePolicy(text: string, setting: string): RatePolicy {
   const match = /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+)\s*$/.exec(text);

@@ -19,13 +19,13 @@ import { AuditTrail } from './audit.js';
 import { gatewayApi } from './api.js';
 import { StoreClientDirectory } from './clients.js';
 import { EdgeAuth } from './edge-auth.js';
-import { MemoryRateLimiter, policies, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
+import { MemoryRateLimiter, policies, policyName, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 
 export const gatewayService = defineService({
   contract: apiContract,
   dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract },
   async setup({ clients, config, env, log, metrics }) {
-    const rejections = new Counter({ name: 'gateway_rate_limit_rejections_total', help: 'Requests refused with 429, per API client', labelNames: ['client_id'], registers: [metrics.registry] });
+    const rejections = new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by rate-limit policy (RATE:BURST as configured)', labelNames: ['policy'], registers: [metrics.registry] });
     const origin = config.endpoints.gateway.url;
     const signer = await loadOrCreateSigningKey(config.keysDir, 'gateway-token-signing.key');
     const readiness: ReadinessCheck[] = [];
@@ -59,7 +59,7 @@ export const gatewayService = defineService({
       tokenLifetimeSeconds: intSetting(env, 'POC_TOKEN_LIFETIME_S', 300, 30, 600),
       limiter,
       policyOf: policies(env),
-      onRateLimited: (clientId) => rejections.inc({ client_id: clientId }),
+      onRateLimited: (policy) => rejections.inc({ policy: policyName(policy) }),
       audit,
       assertions: new CallerAssertionSigner(loadSigningKey(config.keysDir, 'gateway'), 'gateway'),
     });

@@ -6,6 +6,7 @@
 import { integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
 import { connectBroker, type Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
+import { Gauge } from '@msa-poc/platform/metrics';
 import { defineService } from '@msa-poc/platform/service';
 import { requestSigner } from '@msa-poc/platform/signatures';
 import { integrationApi } from './api.js';
@@ -22,7 +23,7 @@ export const integrationService = defineService({
       signer: requestSigner(config.keysDir, 'integration'),
     },
   }),
-  async setup({ clients, config, env, log, metrics }) {
+  async setup({ clients, config, env, log, metrics, tracer }) {
     const retry = {
       maxAttempts: intSetting(env, 'POC_INTEGRATION_MAX_ATTEMPTS', 8, 1, 100),
       baseMs: intSetting(env, 'POC_INTEGRATION_RETRY_BASE_MS', 250, 1, 60_000),
@@ -32,7 +33,14 @@ export const integrationService = defineService({
     const deps = { store: clients.store, orders: clients.orders, partner: clients.partner, log };
     let broker: Broker | undefined;
     let subscription: Subscription | undefined;
-    void metrics;
+    const telemetry = { tracer, metrics };
+    // Exposed from the start, before the first event.
+    void metrics.messagingDuration;
+    void metrics.deadLetters;
+    const lag: Gauge = new Gauge({
+      name: 'messaging_consumer_lag_events', help: 'Events delivered to this consumer and not yet processed, plus those the broker reports still pending for it',
+      registers: [metrics.registry], collect: () => lag.set(subscription?.lag() ?? 0),
+    });
     return {
       handlers: integrationApi(clients.orders),
       readiness: [
@@ -42,11 +50,11 @@ export const integrationService = defineService({
       ],
       start: async () => {
         if (config.profile === 'production') {
-          broker = await connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg) });
+          broker = await connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
           await broker.ensureStream(orderStream);
           subscription = await subscribeToBroker(deps, broker, retry, concurrency);
         } else {
-          subscription = subscribeToFeed(deps, retry, concurrency);
+          subscription = subscribeToFeed(deps, retry, concurrency, telemetry);
         }
       },
       stop: async () => {

@@ -6,7 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyCloudEvent } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
-import { orderStream } from '@msa-poc/contracts';
+import { orderPlaced, orderStream } from '@msa-poc/contracts';
+import { processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
+import { attr } from '@msa-poc/platform/tracing';
 import { backoffDelay } from '@msa-poc/platform/resilience';
 import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
 
@@ -19,6 +21,8 @@ export interface RetrySettings {
 export interface Subscription {
   stop(): Promise<void>;
   stats(): { processed: number; retried: number; deadLettered: number; lastError: string | undefined };
+  /** Events delivered to this consumer and not yet done with, plus those known to wait on the stream. */
+  lag(): number;
 }
 
 class Stats {
@@ -31,22 +35,46 @@ class Stats {
   }
 }
 
-/** Embedded profile: long-poll the store's feed, process a batch concurrently, then move the cursor. */
-export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batchSize: number): Subscription {
+type AttemptResult = 'processed' | { readonly retry: string } | { readonly deadLetter: string };
+
+const verdictOf = (result: AttemptResult): Verdict =>
+  result === 'processed' ? { outcome: 'processed' } : 'retry' in result ? { outcome: 'retry', failure: result.retry } : { outcome: 'dead_letter', failure: result.deadLetter };
+
+/**
+ * Embedded profile: long-poll the store's feed, process a batch concurrently, then move the cursor.
+ * Each attempt at an event is a CONSUMER span in the trace of the request that placed the order.
+ */
+export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batchSize: number, telemetry: EventTelemetry): Subscription {
   const stopping = new AbortController();
   const stats = new Stats();
+  const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
+  // The feed's calls are this transport's receive and settle, as JetStream's pull and ack are that one's;
+  // marked so, a reader (the console) can tell a long poll that waits by design from a slow call.
+  const receiving = { [attr.messagingSystem]: hop.system, [attr.messagingDestination]: hop.destination, [attr.messagingOperation]: 'receive' };
+  const settling = { ...receiving, [attr.messagingOperation]: 'settle' };
+  let unfinished = 0;
+
+  const attemptOnce = async (event: AnyCloudEvent, attempt: number): Promise<AttemptResult> => {
+    // The feed's batch waits for the store anyway: a long patience costs nothing here.
+    const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal);
+    if (outcome.kind === 'done') return 'processed';
+    stats.lastError = outcome.error;
+    if (outcome.kind === 'dead' || attempt >= retry.maxAttempts) {
+      await deadLetter(event, outcome, attempt, deps);
+      telemetry.metrics?.deadLetters.inc({ consumer: consumerName });
+      return { deadLetter: outcome.error };
+    }
+    return { retry: outcome.error };
+  };
 
   async function processWithRetries(event: AnyCloudEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      // The feed's batch waits for the store anyway: a long patience costs nothing here.
-      const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal);
-      if (outcome.kind === 'done') {
+      const result = await processEvent(telemetry, hop, { event, consumer: consumerName, attempt }, () => attemptOnce(event, attempt), verdictOf);
+      if (result === 'processed') {
         stats.processed += 1;
         return;
       }
-      stats.lastError = outcome.error;
-      if (outcome.kind === 'dead' || attempt >= retry.maxAttempts) {
-        await deadLetter(event, outcome, attempt, deps);
+      if ('deadLetter' in result) {
         stats.deadLettered += 1;
         return;
       }
@@ -60,11 +88,12 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000 });
+        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000, spanAttributes: receiving });
         const batch = reply.body.events;
         if (batch.length === 0) continue;
-        await Promise.all(batch.map((item) => processWithRetries(item.event)));
-        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } });
+        unfinished = batch.length;
+        await Promise.all(batch.map((item) => processWithRetries(item.event).finally(() => { unfinished -= 1; })));
+        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } }, { spanAttributes: settling });
         failures = 0;
       } catch (error) {
         if (stopping.signal.aborted) break;
@@ -83,6 +112,8 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
       await loop;
     },
     stats: () => stats.snapshot(),
+    // What waits in the store after the batch shows as the store's outbox_pending_events.
+    lag: () => unfinished,
   };
 }
 
@@ -114,5 +145,12 @@ export async function subscribeToBroker(deps: FulfilmentDeps, broker: Broker, re
       return { retryAfterMs: backoffDelay(delivery.deliveryCount, retry.baseMs, retry.capMs), error: outcome.error };
     },
   });
-  return { stop: () => consumer.stop(), stats: () => stats.snapshot() };
+  return {
+    stop: () => consumer.stop(),
+    stats: () => stats.snapshot(),
+    lag: () => {
+      const { inFlight, pending } = consumer.stats();
+      return inFlight + pending;
+    },
+  };
 }

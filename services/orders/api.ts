@@ -3,7 +3,6 @@ import { problem, type ordersContract, type storeContract, type OrderStatus } fr
 import type { CallerAssertionVerifier, EndUser } from '@msa-poc/platform/caller-assertion';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
-import { currentContext, formatTraceparent } from '@msa-poc/platform/telemetry';
 import type { Catalog } from './catalog.js';
 import { priceOrder, requestHash, returnsStock, statesLeadingTo } from './order.js';
 
@@ -33,13 +32,12 @@ export function ordersApi(store: Client<typeof storeContract>, catalog: Catalog,
       if (!actsFor(user, body.customerId)) return { status: 403, body: problem('actsForAnotherCustomer', `Client ${user.clientId} acts for customer ${user.customerId} only; it cannot place orders for ${body.customerId}.`) };
       const pricing = priceOrder(body, await catalog.products());
       if (!pricing.ok) return { status: 422, body: problem(pricing.rule === 'unknown-sku' ? 'unknownSku' : 'orderRule', pricing.detail) };
-      const trace = currentContext()?.trace;
+      // The trace context travels in the call's headers; the store stamps the event with its own publish.
       return store.placeOrder({
         headers: { 'idempotency-key': headers['idempotency-key'] },
         body: {
           order: { id: uuidv7(), customerId: body.customerId, items: pricing.items, total: pricing.total, shippingAddress: body.shippingAddress },
           requestHash: requestHash(body),
-          ...(trace ? { traceparent: formatTraceparent(trace) } : {}),
         },
       });
     },

@@ -5,6 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import { problem, type partnerContract } from '@msa-poc/contracts';
 import type { Handlers } from '@msa-poc/platform/service';
 import { verifyRequest } from '@msa-poc/platform/signatures';
+import { identifyCaller } from '@msa-poc/platform/tracing';
 import type { CallbackDispatcher } from './callbacks.js';
 import type { FaultSettings } from './faults.js';
 import type { Ledger } from './ledger.js';
@@ -26,6 +27,7 @@ export function partnerApi(state: PartnerState): Handlers<typeof partnerContract
         resolveKey: (keyId) => state.clientKeys.get(keyId), seenNonce: state.seenNonce,
       });
       if (!verdict.ok) return { status: 401, body: problem('badSignature', verdict.reason) };
+      identifyCaller(verdict.keyId);
       const faults = state.faults();
       if (faults.latencyMs > 0) await sleep(faults.latencyMs);
       if (faults.errorRate > 0 && Math.random() < faults.errorRate) return { status: 503, body: problem('unavailable', 'The partner is having trouble (injected fault); retry later.') };

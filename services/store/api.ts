@@ -2,6 +2,8 @@
 import { fromMinor, orderPlaced, OrderPlacedEvent, problem, toMinor, type storeContract } from '@msa-poc/contracts';
 import type { Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
+import { startPublish, withTraceContext, type EventTelemetry } from '@msa-poc/platform/messaging';
+import { context } from '@msa-poc/platform/tracing';
 import { validate } from '@msa-poc/platform/validation';
 import type { Database } from './database.js';
 import type { FeedSignal } from './feed.js';
@@ -10,21 +12,32 @@ import * as audit from './audit.js';
 import * as clients from './clients.js';
 import * as repository from './repository.js';
 
-export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal): Handlers<typeof storeContract> {
+export interface EventOptions {
+  /**
+   * outbox-feed: writing the outbox row is the publish, since consumers read the feed (embedded
+   * profile). relay: the relay publishes later, continuing from the context the event carries.
+   */
+  readonly publishedBy: 'outbox-feed' | 'relay';
+  readonly telemetry: EventTelemetry;
+}
+
+export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, events: EventOptions): Handlers<typeof storeContract> {
+  const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
   return {
     listProducts: async () => ({ status: 200, body: { items: await repository.listProducts(db) } }),
 
     placeOrder: async ({ headers, body }) => {
       const { order } = body;
-      const event = {
+      const eventId = uuidv7();
+      const publication = events.publishedBy === 'outbox-feed' ? startPublish(events.telemetry, hop, eventId) : undefined;
+      const untraced = {
         specversion: '1.0' as const,
-        id: uuidv7(),
+        id: eventId,
         source: '/store',
         type: orderPlaced.type,
         time: new Date().toISOString(),
         datacontenttype: 'application/json' as const,
         subject: order.id,
-        ...(body.traceparent ? { traceparent: body.traceparent } : {}),
         data: {
           orderId: order.id,
           customerId: order.customerId,
@@ -33,17 +46,28 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
           shippingAddress: order.shippingAddress,
         },
       };
+      // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
+      const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
       // Events are validated against their contract when published, not only when consumed.
       const checked = validate(OrderPlacedEvent, event);
       if (!checked.ok) throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
       const lines = order.items.reduce((sum, line) => sum + toMinor(line.unitPrice.amount) * line.quantity, 0);
       if (lines !== toMinor(order.total.amount)) {
+        publication?.discard();
         return { status: 422, body: problem('orderRule', `The total ${order.total.amount} is not the sum of the lines (${fromMinor(lines)}).`) };
       }
-      const result = await repository.placeOrder(db, {
-        key: headers['idempotency-key'], requestHash: body.requestHash, order,
-        event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
-      });
+      let result: repository.PlaceOrderResult;
+      try {
+        result = await repository.placeOrder(db, {
+          key: headers['idempotency-key'], requestHash: body.requestHash, order,
+          event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
+        });
+      } catch (error) {
+        publication?.end(error);
+        throw error;
+      }
+      if (result.outcome === 'created') publication?.end();
+      else publication?.discard();
       switch (result.outcome) {
         case 'created':
           feed.notify();

@@ -1,15 +1,16 @@
 /** The audit trail's storage: append, and read back in order. */
 import type { AuditRecord } from '@msa-poc/contracts';
-import type { Queryable } from './database.js';
+import { statement, type Queryable } from './database.js';
+
+// One statement for the batch: the rows arrive as one JSON array.
+const appendAuditSql = statement('appendAudit', `INSERT INTO audit_records (at, actor, key_thumbprint, action, outcome, target, request_id, trace_id, detail)
+SELECT r.at, r.actor, r."keyThumbprint", r.action, r.outcome, r.target, r."requestId", r."traceId", r.detail
+FROM jsonb_to_recordset($1::jsonb) AS r(at timestamptz, actor text, "keyThumbprint" text, action text, outcome text, target text, "requestId" text, "traceId" text, detail text)`);
+const latestAuditSql = statement('listLatestAudit', 'SELECT * FROM (SELECT * FROM audit_records ORDER BY position DESC LIMIT $1) latest ORDER BY position');
+const auditAfterSql = statement('listAuditAfter', 'SELECT * FROM audit_records WHERE position > $1 ORDER BY position LIMIT $2');
 
 export async function appendAudit(db: Queryable, records: readonly AuditRecord[]): Promise<number> {
-  // One statement for the batch: the rows arrive as one JSON array.
-  const result = await db.query(
-    `INSERT INTO audit_records (at, actor, key_thumbprint, action, outcome, target, request_id, trace_id, detail)
-     SELECT r.at, r.actor, r."keyThumbprint", r.action, r.outcome, r.target, r."requestId", r."traceId", r.detail
-     FROM jsonb_to_recordset($1::jsonb) AS r(at timestamptz, actor text, "keyThumbprint" text, action text, outcome text, target text, "requestId" text, "traceId" text, detail text)`,
-    [JSON.stringify(records)],
-  );
+  const result = await db.query(appendAuditSql, [JSON.stringify(records)]);
   return result.rowCount;
 }
 
@@ -29,8 +30,8 @@ interface AuditRow {
 /** Records after `after` (oldest first), or the latest `limit` when no position is given. */
 export async function listAudit(db: Queryable, query: { after?: number | undefined; limit: number }): Promise<(AuditRecord & { position: number })[]> {
   const result = query.after === undefined
-    ? await db.query<AuditRow>('SELECT * FROM (SELECT * FROM audit_records ORDER BY position DESC LIMIT $1) latest ORDER BY position', [query.limit])
-    : await db.query<AuditRow>('SELECT * FROM audit_records WHERE position > $1 ORDER BY position LIMIT $2', [query.after, query.limit]);
+    ? await db.query<AuditRow>(latestAuditSql, [query.limit])
+    : await db.query<AuditRow>(auditAfterSql, [query.after, query.limit]);
   return result.rows.map((row) => ({
     position: Number(row.position),
     at: new Date(row.at).toISOString(),

@@ -1,6 +1,6 @@
 /** The registry of API clients: public keys and scopes, nothing secret. */
 import type { ApiClient } from '@msa-poc/contracts';
-import type { Queryable } from './database.js';
+import { statement, type Queryable } from './database.js';
 
 interface ClientRow {
   id: string;
@@ -20,29 +20,31 @@ const toClient = (row: ClientRow): ApiClient => ({
   createdAt: new Date(row.created_at).toISOString(),
 });
 
+const registerClientSql = statement('registerClient', `INSERT INTO api_clients (id, jwks, scopes, customer_id) VALUES ($1, $2::jsonb, $3::text[], $4)
+ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, customer_id = EXCLUDED.customer_id
+RETURNING ${columns}, (xmax = 0) AS inserted`);
+const getClientSql = statement('getClient', `SELECT ${columns} FROM api_clients WHERE id = $1`);
+const listClientsSql = statement('listClients', `SELECT ${columns} FROM api_clients ORDER BY id`);
+const removeClientSql = statement('removeClient', 'DELETE FROM api_clients WHERE id = $1');
+
 /** Registers a client or replaces its keys and scopes; `created` tells which. */
 export async function registerClient(db: Queryable, client: Pick<ApiClient, 'id' | 'jwks' | 'scopes' | 'customerId'>): Promise<{ created: boolean; client: ApiClient }> {
-  const result = await db.query<ClientRow & { inserted: boolean }>(
-    `INSERT INTO api_clients (id, jwks, scopes, customer_id) VALUES ($1, $2::jsonb, $3::text[], $4)
-     ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, customer_id = EXCLUDED.customer_id
-     RETURNING ${columns}, (xmax = 0) AS inserted`,
-    [client.id, JSON.stringify(client.jwks), client.scopes, client.customerId ?? null],
-  );
+  const result = await db.query<ClientRow & { inserted: boolean }>(registerClientSql, [client.id, JSON.stringify(client.jwks), client.scopes, client.customerId ?? null]);
   const row = result.rows[0] as ClientRow & { inserted: boolean };
   return { created: row.inserted, client: toClient(row) };
 }
 
 export async function getClient(db: Queryable, id: string): Promise<ApiClient | undefined> {
-  const result = await db.query<ClientRow>(`SELECT ${columns} FROM api_clients WHERE id = $1`, [id]);
+  const result = await db.query<ClientRow>(getClientSql, [id]);
   return result.rows[0] ? toClient(result.rows[0]) : undefined;
 }
 
 export async function listClients(db: Queryable): Promise<ApiClient[]> {
-  const result = await db.query<ClientRow>(`SELECT ${columns} FROM api_clients ORDER BY id`);
+  const result = await db.query<ClientRow>(listClientsSql);
   return result.rows.map(toClient);
 }
 
 export async function removeClient(db: Queryable, id: string): Promise<boolean> {
-  const result = await db.query('DELETE FROM api_clients WHERE id = $1', [id]);
+  const result = await db.query(removeClientSql, [id]);
   return result.rowCount === 1;
 }

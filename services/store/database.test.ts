@@ -1,6 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { openDatabase, redactUrl, type Database } from './database.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@msa-poc/platform/config';
+import { Metrics } from '@msa-poc/platform/metrics';
+import { InMemorySpanExporter, SpanKind, SpanStatusCode, createTracing, inSpan } from '@msa-poc/platform/tracing';
+import { openDatabase, redactUrl, statement, type Database } from './database.js';
 import { openAdmin, postgresBackend, testDatabaseUrl } from './test-databases.js';
 
 describe('redactUrl', () => {
@@ -14,6 +20,43 @@ describe('redactUrl', () => {
 describe('PGlite', () => {
   it('says which directory it could not open', async () => {
     await assert.rejects(openDatabase({ profile: 'embedded', dataDir: '/dev/null/msa-poc-cannot-be-here' }), /\/dev\/null\/msa-poc-cannot-be-here/);
+  });
+});
+
+describe('statements, traced and measured by name', () => {
+  it('inside traced work a statement is a CLIENT span named after it, with a summary and never a value; outside it is only measured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poc-db-telemetry-'));
+    const exporter = new InMemorySpanExporter();
+    const tracing = createTracing({ service: 'store', settings: loadConfig({}).tracing, exporter });
+    const metrics = new Metrics('store');
+    const db = await openDatabase({ profile: 'embedded', dataDir: dir, telemetry: { tracer: tracing.tracer, metrics } });
+    try {
+      await db.query('CREATE TABLE secrets (id int PRIMARY KEY, value text)');
+      const store = statement('storeSecret', 'INSERT INTO secrets (id, value) VALUES ($1, $2)');
+      const read = statement('readSecret', 'SELECT s.value FROM secrets s WHERE s.id = $1');
+      await inSpan(tracing.tracer, 'POST /secrets', {}, () => db.query(store, [1, 'top-secret-value']));
+      await db.query(store, [2, 'an idle poll, say']);
+      await inSpan(tracing.tracer, 'GET /secrets/:id', {}, () => db.transaction((tx) => tx.query(read, [1])));
+      await assert.rejects(inSpan(tracing.tracer, 'GET /broken', {}, () => db.query(statement('readNowhere', 'SELECT * FROM nowhere'))));
+      await tracing.flush();
+      const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      assert.deepEqual(spans.map((s) => s.name), ['storeSecret', 'readSecret', 'readNowhere'], 'one span per statement, none outside traced work');
+      assert.deepEqual(spans[0]?.attributes, {
+        'db.system.name': 'postgresql', 'msa.db.engine': 'pglite', 'peer.service': 'database', 'db.operation.name': 'storeSecret', 'db.query.summary': 'INSERT secrets',
+      });
+      assert.equal(spans[1]?.attributes['db.query.summary'], 'SELECT secrets');
+      assert.equal(spans[2]?.status.code, SpanStatusCode.ERROR);
+      assert.equal(spans[2]?.attributes['error.type'], '42P01', 'the SQLSTATE names the failure');
+      assert.doesNotMatch(JSON.stringify(spans.map((s) => s.attributes)), /top-secret-value/);
+      const text = await metrics.registry.metrics();
+      assert.match(text, /^db_client_operation_duration_seconds_count\{[^}]*db_operation_name="storeSecret",outcome="ok"\} 2$/m);
+      assert.match(text, /^db_client_operation_duration_seconds_count\{[^}]*db_operation_name="readNowhere",outcome="error"\} 1$/m);
+      assert.match(text, /^db_client_connection_count\{state="idle"[^}]*\} 1$/m, 'PGlite is one connection, idle now');
+      assert.match(text, /^db_client_connection_pending_requests\{[^}]*\} 0$/m);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -7,6 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ProblemError } from '@msa-poc/platform/errors';
+import { Gauge, Histogram, latencyBuckets, type Metrics } from '@msa-poc/platform/metrics';
+import { SpanKind, activeSpanRecording, attr, inSpan, type Attributes, type Tracer } from '@msa-poc/platform/tracing';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -14,12 +16,45 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+/**
+ * A statement under a name: spans and metrics show the name and a summary (the command and the
+ * tables it touches), never the text's parameters.
+ */
+export interface Statement {
+  /** e.g. `placeOrder`, `listOrders`: the span's name and the `db_operation_name` label. */
+  readonly name: string;
+  readonly text: string;
+  /** e.g. `SELECT orders order_lines`. */
+  readonly summary: string;
+}
+
+/** Names a statement once, where it is written; its summary is worked out here, not per query. */
+export const statement = (name: string, text: string): Statement => ({ name, text, summary: summarize(text) });
+
+const cteName = /(?:\bWITH|,)\s*([a-z_][a-z0-9_]*)\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(/gi;
+// A name after FROM or JOIN followed by `(` is a function (jsonb_to_recordset), after INTO a column list.
+const tableReference = /\b(?:(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)\b(?!\s*\()|(?:INTO|UPDATE)\s+([a-z_][a-z0-9_]*)\b)/gi;
+const notTables = new Set(['set', 'select', 'only', 'lateral', 'of', 'skip', 'nowait']);
+
+/** `SELECT orders order_lines`: the statement's first command and the tables it names, CTEs left out. */
+function summarize(text: string): string {
+  const command = /^\s*([A-Za-z]+)/.exec(text)?.[1]?.toUpperCase() ?? 'SQL';
+  const ctes = new Set([...text.matchAll(cteName)].map((match) => (match[1] as string).toLowerCase()));
+  const tables = new Set<string>();
+  for (const match of text.matchAll(tableReference)) {
+    const table = ((match[1] ?? match[2]) as string).toLowerCase();
+    if (!ctes.has(table) && !notTables.has(table)) tables.add(table);
+  }
+  return [command, ...tables].join(' ').slice(0, 255);
+}
+
 export interface Queryable {
   /**
    * Runs one statement with `$1…$n` parameters, in one round trip. Without parameters the text may
    * hold several statements (the simple query protocol, as migrations need); the result is the last one's.
+   * A named statement is traced and measured under its name; plain text (ad hoc, tests) under its command.
    */
-  query<T>(text: string, params?: unknown[]): Promise<QueryResult<T>>;
+  query<T>(sql: Statement | string, params?: unknown[]): Promise<QueryResult<T>>;
 }
 
 export interface Database extends Queryable {
@@ -31,10 +66,17 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+/** Where a store's database reports: a span per statement inside traced work, durations and connection use. */
+export interface DatabaseTelemetry {
+  readonly tracer: Tracer;
+  readonly metrics: Metrics;
+}
+
 export type DatabaseOptions =
-  | { profile: 'embedded'; dataDir: string }
+  | { profile: 'embedded'; dataDir: string; telemetry?: DatabaseTelemetry }
   | {
       profile: 'production';
+      telemetry?: DatabaseTelemetry;
       url: string;
       poolSize?: number;
       /** Every query runs with this schema first on its search_path; it must exist. */
@@ -44,7 +86,62 @@ export type DatabaseOptions =
     };
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.profile === 'embedded' ? openPglite(options.dataDir) : openPostgres(options);
+  return options.profile === 'embedded' ? openPglite(options.dataDir, options.telemetry) : openPostgres(options);
+}
+
+interface ConnectionUse {
+  readonly used: number;
+  readonly idle: number;
+  /** Callers waiting for a connection. */
+  readonly pending: number;
+}
+
+type Observe = <T>(sql: Statement | string, run: (text: string) => Promise<QueryResult<T>>) => Promise<QueryResult<T>>;
+
+/**
+ * Wraps every statement in a CLIENT span (only inside traced work: a statement of an idle poll or a
+ * migration would be a trace of its own, noise for the console) and a duration sample, and exposes
+ * how the connections are used.
+ */
+function instrument(engine: 'pglite' | 'pg', telemetry: DatabaseTelemetry | undefined, connections: () => ConnectionUse): Observe {
+  if (!telemetry) return (sql, run) => run(typeof sql === 'string' ? sql : sql.text);
+  const { tracer, metrics } = telemetry;
+  const duration = new Histogram({
+    name: 'db_client_operation_duration_seconds', help: 'Duration of database statements, by statement name and outcome',
+    labelNames: ['db_operation_name', 'outcome'], buckets: latencyBuckets, registers: [metrics.registry],
+  });
+  const connectionCount: Gauge<'state'> = new Gauge({
+    name: 'db_client_connection_count', help: 'Database connections by state (PGlite is one connection, used while a statement or transaction runs)',
+    labelNames: ['state'], registers: [metrics.registry],
+    collect: () => {
+      const use = connections();
+      connectionCount.set({ state: 'used' }, use.used);
+      connectionCount.set({ state: 'idle' }, use.idle);
+    },
+  });
+  const pending: Gauge = new Gauge({
+    name: 'db_client_connection_pending_requests', help: 'Statements and transactions waiting for a database connection',
+    registers: [metrics.registry], collect: () => pending.set(connections().pending),
+  });
+  const common = { [attr.dbSystem]: 'postgresql', [attr.dbEngine]: engine, [attr.peerService]: 'database' };
+  return async (sql, run) => {
+    const named = typeof sql === 'string' ? { name: /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? 'SQL', text: sql, summary: undefined } : sql;
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const result = activeSpanRecording()
+        ? await inSpan(tracer, named.name, { kind: SpanKind.CLIENT, attributes: spanAttributes(common, named) }, () => run(named.text))
+        : await run(named.text);
+      outcome = 'ok';
+      return result;
+    } finally {
+      duration.observe({ db_operation_name: named.name, outcome }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+function spanAttributes(common: Attributes, named: { name: string; text: string; summary: string | undefined }): Attributes {
+  return { ...common, [attr.dbOperation]: named.name, [attr.dbSummary]: named.summary ?? summarize(named.text) };
 }
 
 /** The SQLSTATE of a database error from either engine (both expose it as `code`). */
@@ -62,7 +159,7 @@ export function violatedConstraint(error: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------------------
 // Embedded: PGlite
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, telemetry: DatabaseTelemetry | undefined): Promise<Database> {
   // The default (strict) durability writes every commit through to the files in dataDir before the
   // query resolves, so a killed process loses nothing it acknowledged.
   let pglite: PGlite;
@@ -86,11 +183,23 @@ async function openPglite(dataDir: string): Promise<Database> {
     return { rows: result.rows, rowCount: pgliteRowCount(result) };
   };
 
+  // Statements and transactions issued and not yet finished: the first holds the one connection, the rest queue.
+  let inFlight = 0;
+  const observe = instrument('pglite', telemetry, () => ({ used: inFlight > 0 ? 1 : 0, idle: inFlight > 0 ? 0 : 1, pending: Math.max(0, inFlight - 1) }));
+  const counted = async <T>(work: () => Promise<T>): Promise<T> => {
+    inFlight += 1;
+    try {
+      return await work();
+    } finally {
+      inFlight -= 1;
+    }
+  };
+
   let closed = false;
   return {
     kind: 'pglite',
-    query: (text, params) => run(pglite, text, params),
-    transaction: (fn) => pglite.transaction((tx) => fn({ query: (text, params) => run(tx, text, params) })),
+    query: (sql, params) => counted(() => observe(sql, (text) => run(pglite, text, params))),
+    transaction: (fn) => counted(() => pglite.transaction((tx) => fn({ query: (sql, params) => observe(sql, (text) => run(tx, text, params)) }))),
     ping: async () => {
       await pglite.query('SELECT 1');
     },
@@ -134,6 +243,7 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
   // Without a listener, an idle client's error (server restart, network cut) is an unhandled 'error'
   // event and would end the process; the pool has already discarded that client.
   pool.on('error', (error) => onIdleError(error));
+  const observe = instrument('pg', options.telemetry, () => ({ used: pool.totalCount - pool.idleCount, idle: pool.idleCount, pending: pool.waitingCount }));
 
   try {
     const found = await pool.query<{ schema: string | null }>('SELECT current_schema() AS schema');
@@ -159,7 +269,7 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
   let closed = false;
   return {
     kind: 'postgres',
-    query: (text, params) => run(pool, text, params),
+    query: (sql, params) => observe(sql, (text) => run(pool, text, params)),
     transaction: async (fn) => {
       const client = await pool.connect().catch(asUnavailable);
       let broken: Error | undefined;
@@ -171,7 +281,7 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
       try {
         await client.query('BEGIN');
         try {
-          const value = await fn({ query: (text, params) => run(client, text, params) });
+          const value = await fn({ query: (sql, params) => observe(sql, (text) => run(client, text, params)) });
           await client.query('COMMIT');
           return value;
         } catch (error) {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import type { Database } from './database.js';
+import { statement, type Database } from './database.js';
 
 /** Compiled code runs from dist/, next to which the SQL files live. */
 export const migrationsDirectory = new URL('../migrations/', import.meta.url);
@@ -35,24 +35,30 @@ export async function loadMigrations(directory: URL = migrationsDirectory): Prom
   return migrations;
 }
 
+// The pool's statement timeout suits requests, not schema changes on a large table, nor waiting
+// for another replica's migration.
+const migrationTimeoutSql = statement('setMigrationTimeout', `SET LOCAL statement_timeout = '15min'`);
+// Keyed by schema, so that stores in different schemas of one database do not wait on each other.
+const migrationLockSql = statement('lockMigrations', `SELECT pg_advisory_xact_lock(hashtext('msa-poc.store.migrate:' || current_schema()))`);
+const migrationsTableSql = statement('createMigrationsTable', `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    text PRIMARY KEY,
+  name       text NOT NULL,
+  checksum   text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`);
+const findMigrationSql = statement('findMigration', 'SELECT checksum FROM schema_migrations WHERE version = $1');
+const recordMigrationSql = statement('recordMigration', 'INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)');
+
 /** Applies every migration not yet recorded; answers the names of those it applied. */
 export async function migrate(db: Database, directory: URL = migrationsDirectory): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations(directory);
   const applied: string[] = [];
   for (const migration of migrations) {
     const ran = await db.transaction(async (tx) => {
-      // Keyed by schema, so that stores in different schemas of one database do not wait on each other.
-      // The pool's statement timeout suits requests, not schema changes on a large table, nor waiting
-      // for another replica's migration.
-      await tx.query(`SET LOCAL statement_timeout = '15min'`, []);
-      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('msa-poc.store.migrate:' || current_schema()))`, []);
-      await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-        version    text PRIMARY KEY,
-        name       text NOT NULL,
-        checksum   text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`, []);
-      const recorded = await tx.query<{ checksum: string }>('SELECT checksum FROM schema_migrations WHERE version = $1', [migration.version]);
+      await tx.query(migrationTimeoutSql, []);
+      await tx.query(migrationLockSql, []);
+      await tx.query(migrationsTableSql, []);
+      const recorded = await tx.query<{ checksum: string }>(findMigrationSql, [migration.version]);
       const previous = recorded.rows[0];
       if (previous) {
         // An applied file that changed would leave databases that differ by when they were created.
@@ -61,8 +67,8 @@ export async function migrate(db: Database, directory: URL = migrationsDirectory
         }
         return false;
       }
-      await tx.query(migration.sql);
-      await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [migration.version, migration.name, migration.checksum]);
+      await tx.query(statement('applyMigration', migration.sql));
+      await tx.query(recordMigrationSql, [migration.version, migration.name, migration.checksum]);
       return true;
     });
     if (ran) applied.push(migration.name);

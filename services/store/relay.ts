@@ -6,6 +6,7 @@
 import { orderPlaced, orderStream } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
 import type { Logger } from '@msa-poc/platform/telemetry';
+import { ROOT_CONTEXT, SpanKind, attr, inSpan, type Tracer } from '@msa-poc/platform/tracing';
 import type { Database } from './database.js';
 import type { FeedSignal } from './feed.js';
 import { claimUnpublished, markPublished } from './repository.js';
@@ -14,6 +15,7 @@ export interface RelayOptions {
   readonly batchSize: number;
   /** Idle poll interval; a commit signal wakes the relay sooner. */
   readonly idleMs: number;
+  readonly tracer: Tracer;
 }
 
 export class OutboxRelay {
@@ -38,15 +40,24 @@ export class OutboxRelay {
     await this.#loop;
   }
 
-  /** Publishes one batch; returns how many rows it published. */
+  /**
+   * Publishes one batch; returns how many rows it published. A batch with events is a span of its
+   * own (an idle poll is not worth a trace); each publish continues the trace its event was created
+   * in and links back to the batch.
+   */
   async relayOnce(): Promise<number> {
     return this.db.transaction(async (tx) => {
+      const claimedAt = Date.now();
       const rows = await claimUnpublished(tx, this.options.batchSize);
       if (rows.length === 0) return 0;
-      // In order, one at a time: JetStream keeps per-subject order only if we publish in order.
-      for (const row of rows) await this.broker.publish(row.subject ?? orderPlaced.subject, row.event);
-      await markPublished(tx, rows.map((r) => r.position));
-      return rows.length;
+      const attributes = { [attr.messagingSystem]: 'nats', [attr.messagingBatchCount]: rows.length };
+      return inSpan(this.options.tracer, 'outbox relay', { kind: SpanKind.INTERNAL, startTime: claimedAt, attributes }, async (batch) => {
+        const links = [{ context: batch.spanContext() }];
+        // In order, one at a time: JetStream keeps per-subject order only if we publish in order.
+        for (const row of rows) await this.broker.publish(row.subject ?? orderPlaced.subject, row.event, { links });
+        await markPublished(tx, rows.map((r) => r.position));
+        return rows.length;
+      }, ROOT_CONTEXT);
     });
   }
 

@@ -21,9 +21,9 @@ function counting(db: Queryable): Queryable & { texts: string[] } {
   const texts: string[] = [];
   return {
     texts,
-    query: (text, params) => {
-      texts.push(text.trim().split(/\s+/).slice(0, 2).join(' '));
-      return db.query(text, params);
+    query: (sql, params) => {
+      texts.push((typeof sql === 'string' ? sql : sql.text).trim().split(/\s+/).slice(0, 2).join(' '));
+      return db.query(sql, params);
     },
   };
 }

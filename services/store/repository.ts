@@ -8,7 +8,7 @@ import { eur, toMinor } from '@msa-poc/contracts';
 import type {
   AnyCloudEvent, DeadLetter as DeadLetterSchema, Order, OrderLine, OrderStatus, PricedOrder as PricedOrderSchema, Product, ShippingAddress,
 } from '@msa-poc/contracts';
-import { sqlState, violatedConstraint, type Database, type Queryable } from './database.js';
+import { sqlState, statement, violatedConstraint, type Database, type Queryable } from './database.js';
 
 /** An order as the orders service priced it, ready to be persisted. */
 export type PricedOrder = (typeof PricedOrderSchema)['static'];
@@ -68,9 +68,11 @@ function iso(value: string | Date): string {
   return (value instanceof Date ? value : new Date(value)).toISOString();
 }
 
+const getOrderSql = statement('getOrder', `SELECT ${orderJson('o')} AS "order" FROM orders o WHERE o.id = $1`);
+
 export async function getOrder(db: Queryable, id: string): Promise<Order | null> {
   if (!uuidPattern.test(id)) return null;
-  const result = await db.query<{ order: OrderJson }>(`SELECT ${orderJson('o')} AS "order" FROM orders o WHERE o.id = $1`, [id]);
+  const result = await db.query<{ order: OrderJson }>(getOrderSql, [id]);
   const row = result.rows[0];
   return row ? toOrder(row.order) : null;
 }
@@ -80,20 +82,18 @@ export async function getOrder(db: Queryable, id: string): Promise<Order | null>
  * any depth and orders placed meanwhile neither shift nor repeat later pages. The cursor carries
  * created_at as PostgreSQL's own text (microseconds), since a JavaScript Date would round it.
  */
+const listOrdersSelect = `SELECT ${orderJson('o')} AS "order", to_json(o.created_at) #>> '{}' AS created_key FROM orders o`;
+const listOrdersSql = statement('listOrders', `${listOrdersSelect} WHERE o.customer_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2`);
+const listOrdersAfterSql = statement('listOrdersAfterCursor',
+  `${listOrdersSelect} WHERE o.customer_id = $1 AND (o.created_at, o.id) < ($2::timestamptz, $3::uuid) ORDER BY o.created_at DESC, o.id DESC LIMIT $4`);
+
 export async function listOrders(db: Queryable, query: { customerId: string; cursor?: string | undefined; limit: number }): Promise<{ items: Order[]; nextCursor: string | null }> {
   if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 500) throw new RangeError(`limit ${query.limit} is not a whole number from 1 to 500`);
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-  const select = `SELECT ${orderJson('o')} AS "order", to_json(o.created_at) #>> '{}' AS created_key FROM orders o`;
   // One more row than asked tells whether another page exists.
   const result = after
-    ? await db.query<{ order: OrderJson; created_key: string }>(
-        `${select} WHERE o.customer_id = $1 AND (o.created_at, o.id) < ($2::timestamptz, $3::uuid) ORDER BY o.created_at DESC, o.id DESC LIMIT $4`,
-        [query.customerId, after.createdAt, after.id, query.limit + 1],
-      )
-    : await db.query<{ order: OrderJson; created_key: string }>(
-        `${select} WHERE o.customer_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2`,
-        [query.customerId, query.limit + 1],
-      );
+    ? await db.query<{ order: OrderJson; created_key: string }>(listOrdersAfterSql, [query.customerId, after.createdAt, after.id, query.limit + 1])
+    : await db.query<{ order: OrderJson; created_key: string }>(listOrdersSql, [query.customerId, query.limit + 1]);
   const page = result.rows.slice(0, query.limit);
   const last = page[page.length - 1];
   const nextCursor = result.rows.length > query.limit && last ? encodeCursor(last.created_key, last.order.id) : null;
@@ -134,10 +134,10 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 // ---------------------------------------------------------------------------------------------------
 // Catalog
 
+const listProductsSql = statement('listProducts', 'SELECT sku, name, price_minor, stock FROM products ORDER BY sku');
+
 export async function listProducts(db: Queryable): Promise<Product[]> {
-  const result = await db.query<{ sku: string; name: string; price_minor: number | string; stock: number }>(
-    'SELECT sku, name, price_minor, stock FROM products ORDER BY sku',
-  );
+  const result = await db.query<{ sku: string; name: string; price_minor: number | string; stock: number }>(listProductsSql);
   return result.rows.map((row) => ({ sku: row.sku, name: row.name, price: eur(Number(row.price_minor)), stock: row.stock }));
 }
 
@@ -178,7 +178,7 @@ export type PlaceOrderResult =
  *   answered by this same round trip.
  * Foreign keys between the new rows are checked at the end of the statement, once all of them exist.
  */
-const placeOrderSql = `
+const placeOrderSql = statement('placeOrder', `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($7::jsonb) AS i(line_no int, sku text, quantity int, unit_price_minor bigint)
 ), demand AS (
@@ -227,7 +227,7 @@ SELECT
   (SELECT ${orderJson('o')} FROM orders o WHERE o.id = prior.order_id) AS prior_order
 FROM (VALUES (1)) AS one
 LEFT JOIN placed ON true
-LEFT JOIN prior ON true`;
+LEFT JOIN prior ON true`);
 
 interface PlaceOrderRow {
   created_at: Date | string | null;
@@ -240,13 +240,13 @@ interface PlaceOrderRow {
   prior_order: OrderJson | null;
 }
 
-const storedKeySql = `SELECT k.request_hash, ${orderJson('o')} AS "order" FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.key = $1`;
+const storedKeySql = statement('readIdempotencyKey', `SELECT k.request_hash, ${orderJson('o')} AS "order" FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.key = $1`);
 
-const shortSkusSql = `
+const shortSkusSql = statement('findShortSkus', `
 SELECT d.sku FROM jsonb_to_recordset($1::jsonb) AS d(sku text, quantity int)
 JOIN products p ON p.sku = d.sku
 WHERE p.stock < d.quantity
-ORDER BY d.sku`;
+ORDER BY d.sku`);
 
 /** Enough for the rare races below (stock returned between two statements, a deadlock); never a loop. */
 const maxPlaceAttempts = 3;
@@ -332,6 +332,20 @@ export type TransitionResult =
   | { outcome: 'not-found' }
   | { outcome: 'conflict'; order: Order };
 
+const lockOrderSql = statement('lockOrder', 'SELECT 1 FROM orders WHERE id = $1 FOR NO KEY UPDATE');
+const findCauseSql = statement('findCause', 'SELECT 1 FROM order_causes WHERE order_id = $1 AND cause_id = $2');
+const updateStatusSql = statement('updateOrderStatus', 'UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3::text[])');
+// Same SKU order of locking as placeOrder, for the same reason.
+const restockSql = statement('restock', `WITH returned AS (
+  SELECT sku, sum(quantity)::int AS quantity FROM order_lines WHERE order_id = $1 GROUP BY sku
+), locked AS (
+  SELECT p.sku FROM products p JOIN returned r ON r.sku = p.sku ORDER BY p.sku FOR NO KEY UPDATE OF p
+)
+UPDATE products p SET stock = p.stock + r.quantity
+FROM returned r JOIN locked l ON l.sku = r.sku
+WHERE p.sku = r.sku`);
+const recordCauseSql = statement('recordCause', 'INSERT INTO order_causes (order_id, cause_id) VALUES ($1, $2)');
+
 /** Runs `fn` in a transaction of its own, or in the caller's when given a transaction already. */
 function inTransaction<T>(db: Database | Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   return 'transaction' in db ? db.transaction(fn) : fn(db);
@@ -348,27 +362,14 @@ export async function transitionOrder(
 ): Promise<TransitionResult> {
   if (!uuidPattern.test(change.id)) return { outcome: 'not-found' };
   return inTransaction(db, async (tx) => {
-    const current = await tx.query('SELECT 1 FROM orders WHERE id = $1 FOR NO KEY UPDATE', [change.id]);
+    const current = await tx.query(lockOrderSql, [change.id]);
     if (current.rowCount === 0) return { outcome: 'not-found' };
-    const cause = await tx.query('SELECT 1 FROM order_causes WHERE order_id = $1 AND cause_id = $2', [change.id, change.causeId]);
+    const cause = await tx.query(findCauseSql, [change.id, change.causeId]);
     if (cause.rowCount > 0) return { outcome: 'already-applied', order: await mustGetOrder(tx, change.id) };
-    const updated = await tx.query('UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3::text[])', [change.id, change.to, change.from]);
+    const updated = await tx.query(updateStatusSql, [change.id, change.to, change.from]);
     if (updated.rowCount === 0) return { outcome: 'conflict', order: await mustGetOrder(tx, change.id) };
-    if (change.restock) {
-      // Same SKU order of locking as placeOrder, for the same reason.
-      await tx.query(
-        `WITH returned AS (
-           SELECT sku, sum(quantity)::int AS quantity FROM order_lines WHERE order_id = $1 GROUP BY sku
-         ), locked AS (
-           SELECT p.sku FROM products p JOIN returned r ON r.sku = p.sku ORDER BY p.sku FOR NO KEY UPDATE OF p
-         )
-         UPDATE products p SET stock = p.stock + r.quantity
-         FROM returned r JOIN locked l ON l.sku = r.sku
-         WHERE p.sku = r.sku`,
-        [change.id],
-      );
-    }
-    await tx.query('INSERT INTO order_causes (order_id, cause_id) VALUES ($1, $2)', [change.id, change.causeId]);
+    if (change.restock) await tx.query(restockSql, [change.id]);
+    await tx.query(recordCauseSql, [change.id, change.causeId]);
     return { outcome: 'applied', order: await mustGetOrder(tx, change.id) };
   });
 }
@@ -392,13 +393,12 @@ export interface FeedEvent {
   event: AnyCloudEvent;
 }
 
+const readEventsSql = statement('readEvents', `SELECT o.position, o.payload FROM outbox o
+WHERE o.position > coalesce((SELECT c.position FROM consumer_cursors c WHERE c.consumer = $1), 0)
+ORDER BY o.position LIMIT $2`);
+
 export async function readEvents(db: Queryable, query: { consumer: string; limit: number }): Promise<FeedEvent[]> {
-  const result = await db.query<{ position: number | string; payload: AnyCloudEvent }>(
-    `SELECT o.position, o.payload FROM outbox o
-     WHERE o.position > coalesce((SELECT c.position FROM consumer_cursors c WHERE c.consumer = $1), 0)
-     ORDER BY o.position LIMIT $2`,
-    [query.consumer, query.limit],
-  );
+  const result = await db.query<{ position: number | string; payload: AnyCloudEvent }>(readEventsSql, [query.consumer, query.limit]);
   return result.rows.map((row) => ({ position: Number(row.position), event: row.payload }));
 }
 
@@ -406,20 +406,21 @@ export async function readEvents(db: Queryable, query: { consumer: string; limit
  * Moves a consumer's cursor forward to `position`: never back (a late or repeated ack changes
  * nothing), and never past the newest event (a wrong ack cannot make the consumer skip future events).
  */
+const ackEventsSql = statement('ackEvents', `INSERT INTO consumer_cursors (consumer, position)
+VALUES ($1, LEAST($2::bigint, (SELECT coalesce(max(position), 0) FROM outbox)))
+ON CONFLICT (consumer) DO UPDATE
+  SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now()
+RETURNING position`);
+
 export async function ackEvents(db: Queryable, ack: { consumer: string; position: number }): Promise<{ position: number }> {
-  const result = await db.query<{ position: number | string }>(
-    `INSERT INTO consumer_cursors (consumer, position)
-     VALUES ($1, LEAST($2::bigint, (SELECT coalesce(max(position), 0) FROM outbox)))
-     ON CONFLICT (consumer) DO UPDATE
-       SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now()
-     RETURNING position`,
-    [ack.consumer, ack.position],
-  );
+  const result = await db.query<{ position: number | string }>(ackEventsSql, [ack.consumer, ack.position]);
   return { position: Number(result.rows[0]?.position ?? 0) };
 }
 
+const latestPositionSql = statement('latestPosition', 'SELECT coalesce(max(position), 0) AS position FROM outbox');
+
 export async function latestPosition(db: Queryable): Promise<number> {
-  const result = await db.query<{ position: number | string }>('SELECT coalesce(max(position), 0) AS position FROM outbox');
+  const result = await db.query<{ position: number | string }>(latestPositionSql);
   return Number(result.rows[0]?.position ?? 0);
 }
 
@@ -439,29 +440,40 @@ export interface OutboxEntry {
  * run side by side, each taking rows no other relay holds. Call inside `db.transaction`, publish,
  * then markPublished in that same transaction.
  */
+const claimUnpublishedSql = statement('claimUnpublished', `SELECT position, event_id, type, subject, payload FROM outbox
+WHERE published_at IS NULL
+ORDER BY position LIMIT $1
+FOR UPDATE SKIP LOCKED`);
+
 export async function claimUnpublished(tx: Queryable, limit: number): Promise<OutboxEntry[]> {
-  const result = await tx.query<{ position: number | string; event_id: string; type: string; subject: string | null; payload: AnyCloudEvent }>(
-    `SELECT position, event_id, type, subject, payload FROM outbox
-     WHERE published_at IS NULL
-     ORDER BY position LIMIT $1
-     FOR UPDATE SKIP LOCKED`,
-    [limit],
-  );
+  const result = await tx.query<{ position: number | string; event_id: string; type: string; subject: string | null; payload: AnyCloudEvent }>(claimUnpublishedSql, [limit]);
   return result.rows.map((row) => ({ position: Number(row.position), eventId: row.event_id, type: row.type, subject: row.subject, event: row.payload }));
 }
 
+const markPublishedSql = statement('markPublished', 'UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[]) AND published_at IS NULL');
+
 export async function markPublished(tx: Queryable, positions: number[]): Promise<number> {
   if (positions.length === 0) return 0;
-  const result = await tx.query('UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[]) AND published_at IS NULL', [positions]);
+  const result = await tx.query(markPublishedSql, [positions]);
   return result.rowCount;
 }
 
 /** How far the relay is behind: unpublished events and the age of the oldest, in seconds (0 when none). */
+const outboxLagSql = statement('outboxLag', `SELECT count(*)::int AS count, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+FROM outbox WHERE published_at IS NULL`);
+
 export async function outboxLag(db: Queryable): Promise<{ count: number; oldestAgeSeconds: number }> {
-  const result = await db.query<{ count: number; age: number | null }>(
-    `SELECT count(*)::int AS count, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
-     FROM outbox WHERE published_at IS NULL`,
-  );
+  const result = await db.query<{ count: number; age: number | null }>(outboxLagSql);
+  const row = result.rows[0];
+  return { count: row?.count ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
+}
+
+const feedLagSql = statement('feedLag', `SELECT count(*)::int AS count, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+FROM outbox WHERE position > coalesce((SELECT min(position) FROM consumer_cursors), 0)`);
+
+/** How far the feed's slowest consumer is behind (embedded profile): events after its cursor and the age of the oldest. */
+export async function feedLag(db: Queryable): Promise<{ count: number; oldestAgeSeconds: number }> {
+  const result = await db.query<{ count: number; age: number | null }>(feedLagSql);
   const row = result.rows[0];
   return { count: row?.count ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
 }
@@ -469,16 +481,16 @@ export async function outboxLag(db: Queryable): Promise<{ count: number; oldestA
 // ---------------------------------------------------------------------------------------------------
 // Consumers' bookkeeping: processed events and dead letters
 
+const recordProcessedSql = statement('recordProcessed', 'INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING');
+const isProcessedSql = statement('isProcessed', 'SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2');
+
 export async function recordProcessed(db: Queryable, entry: { consumer: string; eventId: string }): Promise<{ firstTime: boolean }> {
-  const result = await db.query(
-    'INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING',
-    [entry.consumer, entry.eventId],
-  );
+  const result = await db.query(recordProcessedSql, [entry.consumer, entry.eventId]);
   return { firstTime: result.rowCount === 1 };
 }
 
 export async function isProcessed(db: Queryable, entry: { consumer: string; eventId: string }): Promise<boolean> {
-  const result = await db.query('SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2', [entry.consumer, entry.eventId]);
+  const result = await db.query(isProcessedSql, [entry.consumer, entry.eventId]);
   return result.rowCount > 0;
 }
 
@@ -492,6 +504,12 @@ interface DeadLetterRow {
 }
 
 const deadLetterColumns = 'id, consumer, event, error, attempts, created_at';
+const addDeadLetterSql = statement('addDeadLetter', `INSERT INTO dead_letters (id, consumer, event_id, event, error, attempts)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+ON CONFLICT (consumer, event_id) DO NOTHING
+RETURNING ${deadLetterColumns}`);
+const findDeadLetterSql = statement('findDeadLetter', `SELECT ${deadLetterColumns} FROM dead_letters WHERE consumer = $1 AND event_id = $2`);
+const listDeadLettersSql = statement('listDeadLetters', `SELECT ${deadLetterColumns} FROM dead_letters ORDER BY created_at DESC, id DESC LIMIT $1`);
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {
   return { id: row.id, consumer: row.consumer, event: row.event, error: row.error, attempts: row.attempts, createdAt: iso(row.created_at) };
@@ -503,22 +521,19 @@ export async function addDeadLetter(
   entry: { consumer: string; event: AnyCloudEvent; error: string; attempts: number },
 ): Promise<{ created: boolean; deadLetter: DeadLetter }> {
   const inserted = await db.query<DeadLetterRow>(
-    `INSERT INTO dead_letters (id, consumer, event_id, event, error, attempts)
-     VALUES ($1, $2, $3, $4::jsonb, $5, $6)
-     ON CONFLICT (consumer, event_id) DO NOTHING
-     RETURNING ${deadLetterColumns}`,
+    addDeadLetterSql,
     // The contract bounds the error text; a longer one is cut rather than refused, so the event is kept.
     [randomUUID(), entry.consumer, entry.event.id, JSON.stringify(entry.event), entry.error.slice(0, 2000), entry.attempts],
   );
   const created = inserted.rows[0];
   if (created) return { created: true, deadLetter: toDeadLetter(created) };
-  const existing = await db.query<DeadLetterRow>(`SELECT ${deadLetterColumns} FROM dead_letters WHERE consumer = $1 AND event_id = $2`, [entry.consumer, entry.event.id]);
+  const existing = await db.query<DeadLetterRow>(findDeadLetterSql, [entry.consumer, entry.event.id]);
   const row = existing.rows[0];
   if (!row) throw new Error(`dead letter for ${entry.consumer}/${entry.event.id} conflicted but cannot be read`);
   return { created: false, deadLetter: toDeadLetter(row) };
 }
 
 export async function listDeadLetters(db: Queryable, limit: number): Promise<DeadLetter[]> {
-  const result = await db.query<DeadLetterRow>(`SELECT ${deadLetterColumns} FROM dead_letters ORDER BY created_at DESC, id DESC LIMIT $1`, [limit]);
+  const result = await db.query<DeadLetterRow>(listDeadLettersSql, [limit]);
   return result.rows.map(toDeadLetter);
 }
