@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { Order, PlaceOrderInput } from '@msa-poc/contracts';
+import { exposedMetrics, grafanaDashboard, queriedMetrics } from '@msa-poc/deploy/monitoring';
 import { freePorts, startTestSystem, type TestSystem } from './testing.js';
 
 /** A span as an OTLP/JSON export carries it, with its service from the resource. */
@@ -215,6 +216,16 @@ for (const profile of ['embedded', 'production'] as const) {
         }
         if (name === 'integration') assert.match(text, /^messaging_client_operation_duration_seconds_count\{[^}]*messaging_operation_name="process",messaging_destination_name="orders.placed",outcome="processed"/m);
       }
+    });
+
+    test('every metric the Grafana dashboard queries is one some service exposes', async () => {
+      const exposed = new Set<string>();
+      for (const service of system.services.values()) {
+        for (const name of exposedMetrics(await (await fetch(`${service.adminUrl}/metrics`)).text())) exposed.add(name);
+      }
+      const queried = queriedMetrics(grafanaDashboard());
+      assert.ok(queried.length >= 15, `the dashboard queries ${queried.length} metrics`);
+      assert.deepEqual(queried.filter((name) => !exposed.has(name)), [], 'queried but exposed by no service');
     });
   });
 }

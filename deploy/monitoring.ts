@@ -197,12 +197,7 @@ export function grafanaDashboard(rows: readonly Row[] = dashboardRows): Record<s
   };
 }
 
-const histogramSeries = /_(bucket|count|sum)$/;
-
-/**
- * The metric families a dashboard queries: every selector (a name followed by `{` or `[`), with a
- * histogram's `_bucket`/`_count`/`_sum` series read as the histogram itself.
- */
+/** The series a dashboard queries: every selector, a name followed by `{` or `[`. */
 export function queriedMetrics(dashboard: Record<string, unknown>): string[] {
   const names = new Set<string>();
   const visit = (value: unknown): void => {
@@ -210,7 +205,7 @@ export function queriedMetrics(dashboard: Record<string, unknown>): string[] {
     else if (value && typeof value === 'object') {
       for (const [key, inner] of Object.entries(value)) {
         if (key === 'expr' && typeof inner === 'string') {
-          for (const match of inner.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{[]/g)) names.add(match[1]!.replace(histogramSeries, ''));
+          for (const match of inner.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{[]/g)) names.add(match[1]!);
         } else visit(inner);
       }
     }
@@ -219,9 +214,14 @@ export function queriedMetrics(dashboard: Record<string, unknown>): string[] {
   return [...names].sort();
 }
 
-/** Metric families a Prometheus text exposition declares (`# TYPE name kind`). */
+/** The series a Prometheus text exposition can be queried by: a histogram's `_bucket`, `_count` and `_sum` among them. */
 export function exposedMetrics(exposition: string): Set<string> {
   const names = new Set<string>();
-  for (const match of exposition.matchAll(/^# TYPE (\S+) \S+$/gm)) names.add(match[1]!);
+  for (const match of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const [, name, kind] = match as unknown as [string, string, string];
+    if (kind === 'histogram') for (const suffix of ['_bucket', '_count', '_sum']) names.add(name + suffix);
+    else if (kind === 'summary') for (const suffix of ['', '_count', '_sum']) names.add(name + suffix);
+    else names.add(name);
+  }
   return names;
 }

@@ -26,9 +26,10 @@ describe('generated monitoring files', () => {
     }
   });
 
-  test('queried metric families are read from selectors, histograms by their family name', () => {
-    const dashboard = { panels: [{ targets: [{ expr: 'histogram_quantile(0.99, sum by (le, service) (rate(a_seconds_bucket{x="1"}[5m]))) / sum(rate(b_total[1m]))' }] }] };
-    assert.deepEqual(queriedMetrics(dashboard), ['a_seconds', 'b_total']);
-    assert.deepEqual([...exposedMetrics('# HELP a_seconds x\n# TYPE a_seconds histogram\na_seconds_bucket{le="1"} 0\n')], ['a_seconds']);
+  test('queried series are read from selectors; a histogram is exposed as its bucket, count and sum series, a gauge named _count as itself', () => {
+    const dashboard = { panels: [{ targets: [{ expr: 'histogram_quantile(0.99, sum by (le, service) (rate(a_seconds_bucket{x="1"}[5m]))) / sum(rate(b_total[1m])) + c_count{}' }] }] };
+    assert.deepEqual(queriedMetrics(dashboard), ['a_seconds_bucket', 'b_total', 'c_count']);
+    const exposed = exposedMetrics('# HELP a_seconds x\n# TYPE a_seconds histogram\na_seconds_bucket{le="1"} 0\n# TYPE c_count gauge\nc_count 1\n');
+    assert.deepEqual([...exposed].sort(), ['a_seconds_bucket', 'a_seconds_count', 'a_seconds_sum', 'c_count']);
   });
 });
