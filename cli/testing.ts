@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, topology, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -81,8 +81,8 @@ export interface TestSystem extends RunningSystem {
   /** Registers another API client with the given scopes. */
   apiClient(id: string, scopes: string[]): Promise<ApiClient>;
   readonly logs: string[];
-  /** A typed client that calls `contract`'s service with the certificate of `as`. */
-  client<C extends ServiceContract>(contract: C, as: ServiceName): ClientHandle<C>;
+  /** A typed client that calls `contract`'s service with the certificate of `as` (a service, or the console). */
+  client<C extends ServiceContract>(contract: C, as: WorkloadName): ClientHandle<C>;
   dispose(): Promise<void>;
 }
 
