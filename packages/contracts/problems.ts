@@ -14,6 +14,7 @@ export const problemTypes = {
   badSignature: { type: `${base}bad-signature`, status: 401, title: 'The message signature is missing or invalid' },
   forbiddenCaller: { type: `${base}forbidden-caller`, status: 403, title: 'This caller may not call this route' },
   insufficientScope: { type: `${base}insufficient-scope`, status: 403, title: 'The access token lacks the scope this route needs' },
+  foreignOrigin: { type: `${base}foreign-origin`, status: 403, title: 'The request comes from another site or names another host' },
   notFound: { type: `${base}not-found`, status: 404, title: 'No such resource' },
   routeNotFound: { type: `${base}route-not-found`, status: 404, title: 'No such route' },
   methodNotAllowed: { type: `${base}method-not-allowed`, status: 405, title: 'Method not allowed on this route' },

@@ -1,5 +1,5 @@
 /** The store: the only owner of the database. Persistence, idempotency, outbox and event feed. */
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
@@ -33,6 +33,7 @@ export const DeadLetter = Type.Object(
   },
   { additionalProperties: false },
 );
+export type DeadLetter = Static<typeof DeadLetter>;
 
 /** A dead letter's replay: its event went out again, under a new id, at the request of `replayedBy`. */
 export const DeadLetterReplay = Type.Object(
@@ -48,6 +49,7 @@ export const DeadLetterReplay = Type.Object(
   },
   { additionalProperties: false },
 );
+export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
 
 export const storeContract = contract({
   service: 'store',
