@@ -96,6 +96,6 @@ export function RedCharts({ services }: { services: readonly ServiceTraffic[] })
     <div class="red">
       ${active.length === 0 ? html`<p class="empty">No requests yet. Services send their spans here; start the system with <code>npx poc up</code> and place an order.</p>` : null}
       ${active.map((service) => html`<${ServiceCard} key=${service.name} service=${service} />`)}
-      ${idle.length > 0 && active.length > 0 ? html`<p class="idle">Idle in the last minutes: ${idle.map((s) => s.name).join(', ')}.</p>` : null}
+      ${idle.length > 0 && active.length > 0 ? html`<p class="idle">Served no requests in the last minutes: ${idle.map((s) => s.name).join(', ')}.</p>` : null}
     </div>`;
 }

@@ -115,7 +115,7 @@ export function ServiceMap({ services, edges, windowSeconds }: { services: reado
   const trafficOf = new Map(services.map((s) => [s.name, s]));
   const width = Math.max(...placed.map((p) => p.x)) + nodeWidth / 2 + margin;
   // Room below the lowest row for the edges that curve back underneath.
-  const height = Math.max(...placed.map((p) => p.y)) + nodeHeight / 2 + margin + (edges.some((e) => (byName.get(e.to)?.column ?? 0) <= (byName.get(e.from)?.column ?? 0)) ? 90 : 0);
+  const height = Math.max(...placed.map((p) => p.y)) + nodeHeight / 2 + margin + (edges.some((e) => (byName.get(e.to)?.column ?? 0) <= (byName.get(e.from)?.column ?? 0)) ? 60 : 0);
   const description = edges.length === 0
     ? `No calls seen in the last ${windowSeconds} seconds.`
     : edges.map(edgeDescription).join('. ');
