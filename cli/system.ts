@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { startOrder, topology, type ServiceName } from '@msa-poc/contracts';
+import { clientWorkloads, startOrder, topology, type ServiceName } from '@msa-poc/contracts';
 import { configEnv, type PlatformConfig } from '@msa-poc/platform/config';
 import { ensurePki } from '@msa-poc/platform/pki';
 import { ensureSigningKey } from '@msa-poc/platform/signatures';
@@ -37,9 +37,9 @@ export interface StartOptions {
 
 export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
 
-/** Creates what a fresh machine lacks: the CA and service certificates, and the signing keys. */
+/** Creates what a fresh machine lacks: the CA, the services' and the console's certificates, and the signing keys. */
 export async function prepareIdentities(config: PlatformConfig): Promise<string[]> {
-  const { issued } = await ensurePki({ dir: config.pkiDir, services: topology });
+  const { issued } = await ensurePki({ dir: config.pkiDir, services: topology, clients: clientWorkloads.map((w) => w.name) });
   await ensureSigningKey(config.keysDir, 'gateway');
   await ensureSigningKey(config.keysDir, 'integration');
   await ensureSigningKey(config.keysDir, 'partner');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, topology, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -82,8 +82,8 @@ export interface TestSystem extends RunningSystem {
   /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
   apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
   readonly logs: string[];
-  /** A typed client that calls `contract`'s service with the certificate of `as`. */
-  client<C extends ServiceContract>(contract: C, as: ServiceName): ClientHandle<C>;
+  /** A typed client that calls `contract`'s service with the certificate of `as` (a service, or the console). */
+  client<C extends ServiceContract>(contract: C, as: WorkloadName): ClientHandle<C>;
   dispose(): Promise<void>;
 }
 

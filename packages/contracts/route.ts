@@ -3,13 +3,13 @@
  * server, client, validator and document is derived from that declaration.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
-import type { ServiceName } from './topology.js';
+import type { ServiceName, WorkloadName } from './topology.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type Scope = 'orders:read' | 'orders:write';
 
-/** Who may call a route: named services (checked against the mTLS identity) or the public edge. */
-export type Callers = readonly ServiceName[] | 'public';
+/** Who may call a route: named workloads (checked against the mTLS identity) or the public edge. */
+export type Callers = readonly WorkloadName[] | 'public';
 
 export interface RouteSpec {
   readonly method: Method;

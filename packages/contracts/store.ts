@@ -1,5 +1,5 @@
 /** The store: the only owner of the database. Persistence, idempotency, outbox and event feed. */
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
@@ -20,9 +20,11 @@ export const PricedOrder = Type.Object(
 
 const Consumer = Type.String({ pattern: '^[a-z][a-z0-9-]{0,40}$' });
 
+const DeadLetterId = Type.String({ format: 'uuid' });
+
 export const DeadLetter = Type.Object(
   {
-    id: Type.String({ format: 'uuid' }),
+    id: DeadLetterId,
     consumer: Consumer,
     event: AnyCloudEvent,
     error: Type.String({ maxLength: 2000 }),
@@ -31,6 +33,23 @@ export const DeadLetter = Type.Object(
   },
   { additionalProperties: false },
 );
+export type DeadLetter = Static<typeof DeadLetter>;
+
+/** A dead letter's replay: its event went out again, under a new id, at the request of `replayedBy`. */
+export const DeadLetterReplay = Type.Object(
+  {
+    deadLetterId: DeadLetterId,
+    /** The id of the event that was dead-lettered. */
+    eventId: Type.String({ format: 'uuid' }),
+    /** The id under which the event was published again. */
+    replayEventId: Type.String({ format: 'uuid' }),
+    replayedAt: Type.String({ format: 'date-time' }),
+    /** The workload whose certificate asked for the replay. */
+    replayedBy: Type.String({ minLength: 1, maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
 
 export const storeContract = contract({
   service: 'store',
@@ -138,7 +157,20 @@ export const storeContract = contract({
     listDeadLetters: route({
       method: 'GET', path: '/dead-letters', summary: 'The dead letters, newest first.',
       query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
-      responses: { 200: Type.Object({ items: Type.Array(DeadLetter) }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
+      responses: { 200: Type.Object({ items: Type.Array(DeadLetter) }, { additionalProperties: false }) }, callers: ['integration', 'console'], idempotent: true,
+    }),
+    listDeadLetterReplays: route({
+      method: 'GET', path: '/dead-letters/replays', summary: 'The replays of dead letters, latest first.',
+      query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ items: Type.Array(DeadLetterReplay) }, { additionalProperties: false }) }, callers: ['console'], idempotent: true,
+    }),
+    replayDeadLetter: route({
+      method: 'POST', path: '/dead-letters/:id/replay',
+      summary: "Publish a dead letter's event again through the outbox, once: the same transaction marks the dead letter replayed and audits who asked.",
+      params: Type.Object({ id: DeadLetterId }, { additionalProperties: false }),
+      responses: { 200: DeadLetterReplay, 404: Problem, 409: Problem, 422: Problem },
+      // A repeat answers 409 instead of the first result, so typed clients must not retry it on their own.
+      callers: ['console'], idempotent: false,
     }),
   },
 });

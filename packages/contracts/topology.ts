@@ -36,9 +36,38 @@ export function isServiceName(value: string): value is ServiceName {
   return (serviceNames as readonly string[]).includes(value);
 }
 
+/**
+ * Workloads that hold a certificate of the local CA and call services, but serve no contract of
+ * their own. They stay out of `topology`, so that `poc up`, the harness and the manifests, which
+ * start, measure and deploy request-serving services, do not mistake them for one.
+ */
+export const clientWorkloads = [
+  { name: 'console', role: 'live dashboard and OTLP trace receiver; lists and replays dead letters' },
+] as const satisfies readonly ClientWorkloadEntry[];
+
+export interface ClientWorkloadEntry {
+  readonly name: string;
+  readonly role: string;
+}
+
+export type ClientWorkloadName = (typeof clientWorkloads)[number]['name'];
+
+/** Any name that can hold an identity of our trust domain: a service or a client workload. */
+export type WorkloadName = ServiceName | ClientWorkloadName;
+
+export const workloadNames: readonly WorkloadName[] = [...serviceNames, ...clientWorkloads.map((w) => w.name)];
+
+export function isClientWorkloadName(value: string): value is ClientWorkloadName {
+  return clientWorkloads.some((w) => w.name === value);
+}
+
+export function isWorkloadName(value: string): value is WorkloadName {
+  return isServiceName(value) || isClientWorkloadName(value);
+}
+
 /** SPIFFE trust domain of every internal identity. */
 export const trustDomain = 'msa-poc.local';
-export const spiffeId = (name: ServiceName): string => `spiffe://${trustDomain}/${name}`;
+export const spiffeId = (name: WorkloadName): string => `spiffe://${trustDomain}/${name}`;
 
 /** Start order: every service after the services it calls (the partner, external, calls back later). */
 export function startOrder(): ServiceName[] {

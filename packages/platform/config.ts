@@ -198,6 +198,19 @@ export function configEnv(config: PlatformConfig): Record<string, string> {
   return env;
 }
 
+/** A port from `name`, or `fallback` when unset. */
+export function portSetting(env: Env, name: string, fallback: number): number {
+  return port(env, name, fallback);
+}
+
+/** What to tell a person when `who` cannot listen on `port`: who holds it, and which variable moves it. */
+export function listenError(error: unknown, who: string, port: number, variable: string): Error {
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return new Error(`${who} cannot listen on port ${port}: the port is already in use. Stop whatever holds it (\`ss -ltnp 'sport = :${port}'\` shows it) or set ${variable}.`, { cause: error });
+  }
+  return error as Error;
+}
+
 /** An integer setting of one service, with bounds, from its own variable. */
 export function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];

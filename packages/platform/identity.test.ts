@@ -17,6 +17,7 @@ import {
   loadIdentity,
   serviceOf,
   spiffeIdOf,
+  workloadOf,
   tlsClientOptions,
   tlsServerOptions,
   verifyPeerIdentity,
@@ -105,6 +106,21 @@ test('issues a CA and one leaf per service with the specified names, usages, lif
     assert.equal((await stat(join(dir, file))).mode & 0o777, 0o600, file);
   }
   assert.equal(files.filter((f) => f.endsWith('.key')).length, serviceNames.length + 1);
+});
+
+test('issues a client workload a certificate with its SPIFFE id only, good for clients and not for servers', async (t) => {
+  const dir = await tempDir(t);
+  const now = wholeSecond(Date.now());
+  assert.deepEqual((await ensurePki({ dir, services: topology, clients: ['console'], now })).issued, ['ca', ...serviceNames, 'console']);
+  const leaf = await certAt(dir, 'console');
+  const details = new x509.X509Certificate(leaf.raw);
+  assert.equal(leaf.subjectAltName, 'URI:spiffe://msa-poc.local/console');
+  assert.equal(leaf.checkIssued(await certAt(dir, 'ca')), true);
+  assert.deepEqual([...(details.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])], [x509.ExtendedKeyUsage.clientAuth]);
+  assert.deepEqual(loadIdentity(dir, 'console').cert, await readFile(join(dir, 'console.crt'), 'utf8'));
+  // Current certificates are kept; an unknown client name never becomes a file.
+  assert.deepEqual((await ensurePki({ dir, services: topology, clients: ['console'], now })).issued, []);
+  await assert.rejects(ensurePki({ dir, services: topology, clients: ['../evil' as 'console'] }), /unknown client workload "\.\.\/evil"/);
 });
 
 test('tightens an existing folder to 0700', async (t) => {
@@ -225,6 +241,27 @@ test('spiffeIdOf reads exactly one SPIFFE URI from node\'s SAN text; serviceOf a
   assert.equal(serviceOf('spiffe://msa-poc.local.evil/orders'), undefined);
   assert.equal(serviceOf('spiffe://msa-poc.local/billing'), undefined);
   assert.equal(serviceOf('spiffe://msa-poc.local/orders/admin'), undefined);
+
+  // The console holds an identity of the trust domain, but it is not a service.
+  assert.equal(serviceOf(spiffeId('console')), undefined);
+  assert.equal(workloadOf(spiffeId('console')), 'console');
+  assert.equal(workloadOf(spiffeId('store')), 'store');
+  assert.equal(workloadOf('spiffe://other.local/console'), undefined);
+  assert.equal(workloadOf('spiffe://msa-poc.local/billing'), undefined);
+});
+
+test('the console calls a service over mutual TLS with its own certificate', async (t) => {
+  const dir = await tempDir(t);
+  await ensurePki({ dir, services: topology, clients: ['console'] });
+  const { port, seen } = await mtlsServer(t, loadIdentity(dir, 'store'));
+  const outcome = await connect(port, tlsClientOptions(loadIdentity(dir, 'console'), 'store'));
+  assert.equal(outcome.error, undefined);
+  assert.deepEqual(seen.peers, ['spiffe://msa-poc.local/console']);
+
+  // Its certificate cannot serve: a client refuses a server that presents it.
+  const impostor = await mtlsServer(t, loadIdentity(dir, 'console'));
+  const refused = await connect(impostor.port, { ca: loadIdentity(dir, 'orders').ca, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+  assert.ok(refused.error instanceof Error, 'a certificate without serverAuth is refused for a server');
 });
 
 test("verifyPeerIdentity('store') accepts the store certificate and rejects the orders certificate", async (t) => {

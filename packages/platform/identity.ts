@@ -1,29 +1,30 @@
 /**
- * Service identity at run time: load a service's certificate, read the SPIFFE id of a peer, and
- * build TLS options that check peers by that id rather than by host name. Issuing lives in pki.ts.
+ * Workload identity at run time: load a service's (or the console's) certificate, read the SPIFFE id
+ * of a peer, and build TLS options that check peers by that id rather than by host name. Issuing
+ * lives in pki.ts.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
-import { isServiceName, spiffeId, trustDomain } from '@msa-poc/contracts';
-import type { ServiceName } from '@msa-poc/contracts';
+import { isServiceName, isWorkloadName, spiffeId, trustDomain } from '@msa-poc/contracts';
+import type { ServiceName, WorkloadName } from '@msa-poc/contracts';
 
-/** PEM text a service needs for mutual TLS: the CA to trust, its own certificate and private key. */
+/** PEM text a workload needs for mutual TLS: the CA to trust, its own certificate and private key. */
 export interface ServiceIdentity {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
 }
 
-/** Reads a service's PEM files; throws, naming the missing file, when the PKI has not been created. */
-export function loadIdentity(dir: string, name: ServiceName): ServiceIdentity {
+/** Reads a workload's PEM files; throws, naming the missing file, when the PKI has not been created. */
+export function loadIdentity(dir: string, name: WorkloadName): ServiceIdentity {
   const read = (file: string): string => {
     const path = join(dir, file);
     try {
       return readFileSync(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error(`${path} does not exist: run \`npx poc up\`, which creates the CA and every service certificate`, { cause: error });
+        throw new Error(`${path} does not exist: run \`npx poc up\`, which creates the CA and every workload's certificate`, { cause: error });
       }
       throw error;
     }
@@ -45,10 +46,16 @@ export function spiffeIdOf(cert: { subjectaltname?: string } | undefined): strin
 
 /** The service a SPIFFE id names, when it is in our trust domain and the topology knows the name. */
 export function serviceOf(spiffe: string): ServiceName | undefined {
+  const name = workloadOf(spiffe);
+  return name !== undefined && isServiceName(name) ? name : undefined;
+}
+
+/** The workload (a service, or a client workload such as the console) a SPIFFE id of our trust domain names. */
+export function workloadOf(spiffe: string): WorkloadName | undefined {
   const prefix = `spiffe://${trustDomain}/`;
   if (!spiffe.startsWith(prefix)) return undefined;
   const name = spiffe.slice(prefix.length);
-  return isServiceName(name) ? name : undefined;
+  return isWorkloadName(name) ? name : undefined;
 }
 
 /**

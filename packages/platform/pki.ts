@@ -1,6 +1,7 @@
 /**
- * The local certificate authority: issues each service a short-lived P-256 certificate whose one URI
- * SAN is its SPIFFE id, and renews what is missing, past half its life or no longer right.
+ * The local certificate authority: issues each service, and each client workload (the console), a
+ * short-lived P-256 certificate whose one URI SAN is its SPIFFE id, and renews what is missing, past
+ * half its life or no longer right.
  */
 // @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API
 // installed before the library module is evaluated.
@@ -9,8 +10,8 @@ import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isServiceName, spiffeId } from '@msa-poc/contracts';
-import type { ServiceEntry, ServiceName } from '@msa-poc/contracts';
+import { isClientWorkloadName, isServiceName, spiffeId } from '@msa-poc/contracts';
+import type { ClientWorkloadName, ServiceEntry, ServiceName, WorkloadName } from '@msa-poc/contracts';
 import { parseAltNames, type AltName } from './identity.js';
 
 x509.cryptoProvider.set(webcrypto);
@@ -25,9 +26,11 @@ const clockSkewMs = 5 * 60_000;
 const caName = 'CN=msa-poc local CA, O=msa-poc';
 
 export interface PkiOptions {
-  /** Folder holding ca.crt, ca.key and `<service>.crt` / `<service>.key`; created with mode 0700. */
+  /** Folder holding ca.crt, ca.key and `<name>.crt` / `<name>.key`; created with mode 0700. */
   readonly dir: string;
   readonly services: readonly { readonly name: ServiceName; readonly exposure: ServiceEntry['exposure'] }[];
+  /** Workloads that only call services: their certificates serve no TLS server. */
+  readonly clients?: readonly ClientWorkloadName[];
   /** The time certificates are checked and issued against; defaults to the clock. */
   readonly now?: Date;
 }
@@ -41,16 +44,20 @@ interface Issuer {
 }
 
 /**
- * Makes sure `dir` holds a valid CA and a current certificate for every service, issuing only what is
- * missing, past half its lifetime, signed by another CA or carrying the wrong names.
- * `issued` lists the service names (and `ca`) written by this call.
+ * Makes sure `dir` holds a valid CA and a current certificate for every service and client workload,
+ * issuing only what is missing, past half its lifetime, signed by another CA or carrying the wrong names.
+ * `issued` lists the names (and `ca`) written by this call.
  */
 export async function ensurePki(options: PkiOptions): Promise<{ issued: string[] }> {
   const { dir, services } = options;
+  const clients = options.clients ?? [];
   const now = options.now ?? new Date();
+  // Names become file names: refuse anything the topology does not know.
   for (const service of services) {
-    // The name becomes a file name: refuse anything the topology does not know.
     if (!isServiceName(service.name)) throw new Error(`cannot issue a certificate for unknown service "${String(service.name)}"`);
+  }
+  for (const client of clients) {
+    if (!isClientWorkloadName(client)) throw new Error(`cannot issue a certificate for unknown client workload "${String(client)}"`);
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -61,13 +68,24 @@ export async function ensurePki(options: PkiOptions): Promise<{ issued: string[]
     ca = await createCa(dir, now);
     issued.push('ca');
   }
-  for (const service of services) {
-    const altNames = leafAltNames(service.name, service.exposure);
-    if (!ca.renewed && (await leafIsCurrent(dir, service.name, ca, altNames, now))) continue;
-    await issueLeaf(dir, service.name, ca, altNames, now);
-    issued.push(service.name);
+  const leaves: Leaf[] = [
+    ...services.map((service): Leaf => ({ name: service.name, altNames: leafAltNames(service.name, service.exposure), serves: true })),
+    // A client workload only ever opens connections: its certificate is not good for a server.
+    ...clients.map((name): Leaf => ({ name, altNames: [{ type: 'URI', value: spiffeId(name) }], serves: false })),
+  ];
+  for (const leaf of leaves) {
+    if (!ca.renewed && (await leafIsCurrent(dir, leaf, ca, now))) continue;
+    await issueLeaf(dir, leaf, ca, now);
+    issued.push(leaf.name);
   }
   return { issued };
+}
+
+interface Leaf {
+  readonly name: WorkloadName;
+  readonly altNames: AltName[];
+  /** Whether the certificate may authenticate a TLS server as well as a client. */
+  readonly serves: boolean;
 }
 
 // --- issuing -------------------------------------------------------------------------------------
@@ -122,8 +140,8 @@ async function createCa(dir: string, now: Date): Promise<Issuer> {
   return { cert, nodeCert: new X509Certificate(pem), signingKey: keys.privateKey, renewed: true };
 }
 
-async function leafIsCurrent(dir: string, name: ServiceName, ca: Issuer, altNames: AltName[], now: Date): Promise<boolean> {
-  const pems = await readPair(join(dir, `${name}.crt`), join(dir, `${name}.key`));
+async function leafIsCurrent(dir: string, leaf: Leaf, ca: Issuer, now: Date): Promise<boolean> {
+  const pems = await readPair(join(dir, `${leaf.name}.crt`), join(dir, `${leaf.name}.key`));
   if (!pems) return false;
   try {
     const nodeCert = new X509Certificate(pems.cert);
@@ -131,7 +149,7 @@ async function leafIsCurrent(dir: string, name: ServiceName, ca: Issuer, altName
       withinFirstHalf(new x509.X509Certificate(pems.cert), now) &&
       nodeCert.checkIssued(ca.nodeCert) &&
       nodeCert.verify(ca.nodeCert.publicKey) &&
-      sameAltNames(parseAltNames(nodeCert.subjectAltName ?? ''), altNames) &&
+      sameAltNames(parseAltNames(nodeCert.subjectAltName ?? ''), leaf.altNames) &&
       keyMatches(nodeCert, pems.key)
     );
   } catch {
@@ -139,7 +157,8 @@ async function leafIsCurrent(dir: string, name: ServiceName, ca: Issuer, altName
   }
 }
 
-async function issueLeaf(dir: string, name: ServiceName, ca: Issuer, altNames: AltName[], now: Date): Promise<void> {
+async function issueLeaf(dir: string, leaf: Leaf, ca: Issuer, now: Date): Promise<void> {
+  const { name, altNames } = leaf;
   const keys = await generateKeys();
   const notBefore = new Date(now.getTime() - clockSkewMs);
   // Never outlive the issuer: a chain is only as valid as its CA.
@@ -156,7 +175,7 @@ async function issueLeaf(dir: string, name: ServiceName, ca: Issuer, altNames: A
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension(leaf.serves ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension(altNames.map((n) => ({ type: generalNameType[n.type]!, value: n.value }))),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),

@@ -6,10 +6,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import {
-  openapi, problem, problemMediaType, type Callers, type ReplyOf, type RequestOf, type RouteSpec, type ServiceContract, type ServiceName,
+  openapi, problem, problemMediaType, type Callers, type ReplyOf, type RequestOf, type RouteSpec, type ServiceContract, type WorkloadName,
 } from '@msa-poc/contracts';
 import { ProblemError } from './errors.js';
-import { serviceOf, spiffeIdOf } from './identity.js';
+import { spiffeIdOf, workloadOf } from './identity.js';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 import { requestContext, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
@@ -17,7 +17,7 @@ import { ROOT_CONTEXT, SpanKind, attr, errorTypeOf, extractContext, markFailed, 
 import { validate, type FieldError } from './validation.js';
 
 /** Who is calling: a service proven by its certificate, or a client of the public edge. */
-export type Caller = { readonly kind: 'service'; readonly service: ServiceName } | { readonly kind: 'public' };
+export type Caller = { readonly kind: 'service'; readonly service: WorkloadName } | { readonly kind: 'public' };
 
 /** The raw request, for the edge only (authentication needs the exact method, URL and headers). */
 export interface HttpView {
@@ -74,15 +74,15 @@ declare module 'fastify' {
 }
 
 const timeoutHeader = 'x-request-timeout-ms';
-const callerCache = new WeakMap<object, ServiceName | null>();
+const callerCache = new WeakMap<object, WorkloadName | null>();
 
 /** The calling service, from the SPIFFE id in its client certificate (cached per connection). */
-function callingService(request: FastifyRequest): ServiceName | undefined {
+function callingService(request: FastifyRequest): WorkloadName | undefined {
   const socket = request.raw.socket as TLSSocket;
   let cached = callerCache.get(socket);
   if (cached === undefined) {
     const spiffe = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
-    cached = (spiffe && serviceOf(spiffe)) || null;
+    cached = (spiffe && workloadOf(spiffe)) || null;
     callerCache.set(socket, cached);
   }
   return cached ?? undefined;

@@ -8,10 +8,11 @@ import { serviceEntry, type ServiceContract, type ServiceName } from '@msa-poc/c
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
-import { loadConfig, type PlatformConfig } from './config.js';
+import { listenError, loadConfig, type PlatformConfig } from './config.js';
 import { loadIdentity, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
 import { createServer, type Handlers } from './server.js';
+import { stopOnSignals } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry.js';
 import { createTracing, type Tracer } from './tracing.js';
 
@@ -155,11 +156,8 @@ export async function startService<C extends ServiceContract, D extends Dependen
   return { name, port: endpoint.port, adminPort: endpoint.adminPort, log, close };
 }
 
-function portError(error: unknown, service: string, what: string, port: number): Error {
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    return new Error(`${service} cannot listen on its ${what} ${port}: the port is already in use. Stop whatever holds it (\`ss -ltnp 'sport = :${port}'\` shows it) or set POC_${service.toUpperCase()}_${what === 'port' ? 'PORT' : 'ADMIN_PORT'}.`, { cause: error });
-  }
-  return error as Error;
+function portError(error: unknown, service: string, what: 'port' | 'admin port', port: number): Error {
+  return listenError(error, what === 'port' ? service : `${service}'s admin server`, port, `POC_${service.toUpperCase()}_${what === 'port' ? 'PORT' : 'ADMIN_PORT'}`);
 }
 
 /** Entry point of a service process: start, then stop gracefully on SIGINT/SIGTERM within 10 s. */
@@ -171,25 +169,7 @@ export async function runService<C extends ServiceContract, D extends Dependenci
     process.stderr.write(`${definition.contract.service} failed to start: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  const stop = (signal: string) => {
-    running.log.info({ signal }, 'shutdown requested');
-    const timer = setTimeout(() => {
-      running.log.error('graceful shutdown took longer than 10 s; exiting');
-      process.exit(1);
-    }, 10_000);
-    timer.unref();
-    running.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        running.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  // Started by `poc`: when its IPC channel closes, `poc` is gone and nobody else will stop us.
-  if (process.send) process.once('disconnect', () => stop('parent exited'));
+  stopOnSignals({ log: running.log, close: () => running.close() });
   process.on('unhandledRejection', (error) => running.log.error({ err: error }, 'unhandled rejection'));
 }
 

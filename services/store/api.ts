@@ -1,8 +1,12 @@
 /** The store API: each route is one repository operation, its outcome mapped to the contract. */
-import { fromMinor, orderPlaced, OrderPlacedEvent, problem, toMinor, type storeContract } from '@msa-poc/contracts';
-import type { Handlers } from '@msa-poc/platform/service';
+import {
+  CloudEvent, events, fromMinor, orderPlaced, OrderPlacedEvent, problem, spiffeId, toMinor, type AnyCloudEvent, type storeContract,
+} from '@msa-poc/contracts';
+import type { TSchema } from '@sinclair/typebox';
+import type { Caller, Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
-import { startPublish, withTraceContext, type EventTelemetry } from '@msa-poc/platform/messaging';
+import { startPublish, withTraceContext, type EventTelemetry, type Publication } from '@msa-poc/platform/messaging';
+import { currentContext, currentTraceId } from '@msa-poc/platform/telemetry';
 import { context } from '@msa-poc/platform/tracing';
 import { validate } from '@msa-poc/platform/validation';
 import type { Database } from './database.js';
@@ -21,7 +25,32 @@ export interface EventOptions {
   readonly telemetry: EventTelemetry;
 }
 
-export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, events: EventOptions): Handlers<typeof storeContract> {
+/** Every event this store publishes, by CloudEvents type: its subject and the schema it is checked against. */
+const publishedEvents: ReadonlyMap<string, { subject: string; schema: TSchema }> = new Map(
+  Object.values(events).map((spec) => [spec.type, { subject: spec.subject, schema: CloudEvent(spec.type, spec.data) }]),
+);
+
+/**
+ * The dead-lettered event as it goes out again. It gets a new id: the outbox and the broker's
+ * duplicate window deduplicate by id, and would drop the original one. Consumers stay safe, since
+ * fulfilment deduplicates by order. It keeps its time (when the fact happened) and `stamp` gives it
+ * the trace of the replay request, so that what the replay causes shows up under that request.
+ */
+function republish(original: AnyCloudEvent, stamp: (event: AnyCloudEvent, subject: string) => AnyCloudEvent): { event: AnyCloudEvent; subject: string } | { refused: string } {
+  const published = publishedEvents.get(original.type);
+  if (!published) return { refused: `no event contract has the type ${original.type}; this store publishes ${[...publishedEvents.keys()].join(', ')}` };
+  const { tracestate: _state, traceparent: _belongsToTheOriginalTrace, ...rest } = original;
+  const event = stamp({ ...rest, id: uuidv7() }, published.subject);
+  const checked = validate(published.schema, event);
+  if (!checked.ok) {
+    return { refused: `the event breaks its contract (${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}), so its consumer would refuse it again` };
+  }
+  return { event, subject: published.subject };
+}
+
+const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? caller.service : 'public');
+
+export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, eventOptions: EventOptions): Handlers<typeof storeContract> {
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
   return {
     listProducts: async () => ({ status: 200, body: { items: await repository.listProducts(db) } }),
@@ -29,7 +58,7 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
     placeOrder: async ({ headers, body }) => {
       const { order } = body;
       const eventId = uuidv7();
-      const publication = events.publishedBy === 'outbox-feed' ? startPublish(events.telemetry, hop, eventId) : undefined;
+      const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
       const untraced = {
         specversion: '1.0' as const,
         id: eventId,
@@ -146,5 +175,40 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
     listAudit: async ({ query }) => ({ status: 200, body: { items: await audit.listAudit(db, { after: query.after, limit: query.limit ?? 50 }) } }),
 
     listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
+
+    listDeadLetterReplays: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetterReplays(db, query.limit ?? 100) } }),
+
+    replayDeadLetter: async ({ params, caller }) => {
+      // Published the way a new order's event is: by the outbox write itself (embedded), or by the relay later.
+      let publication: Publication | undefined;
+      const stamp = (event: AnyCloudEvent, subject: string): AnyCloudEvent => {
+        publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, { system: 'outbox-feed', destination: subject }, event.id) : undefined;
+        return publication ? publication.stamp(event) : withTraceContext(event, context.active());
+      };
+      const result = await repository.replayDeadLetter(db, {
+        id: params.id,
+        by: workloadOf(caller),
+        republish: (original) => republish(original, stamp),
+        audit: { actor: caller.kind === 'service' ? spiffeId(caller.service) : 'public', requestId: currentContext()?.requestId, traceId: currentTraceId() },
+      }).catch((error: unknown) => {
+        publication?.end(error);
+        throw error;
+      });
+      if (result.outcome === 'replayed') publication?.end();
+      else publication?.discard();
+      switch (result.outcome) {
+        case 'replayed':
+          feed.notify();
+          return { status: 200, body: result.replay };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No dead letter ${params.id}; list them with GET /dead-letters.`) };
+        case 'already-replayed': {
+          const { replayedAt, replayedBy, replayEventId } = result.replay;
+          return { status: 409, body: problem('alreadyReplayed', `Dead letter ${params.id} was replayed at ${replayedAt} by ${replayedBy}, as event ${replayEventId}; it is not published twice. If that replay failed too, it is a new dead letter: replay that one.`) };
+        }
+        case 'refused':
+          return { status: 422, body: problem('unreplayable', `Dead letter ${params.id} cannot be replayed: ${result.reason}.`) };
+      }
+    },
   };
 }

@@ -7,11 +7,12 @@ import { eur, toMinor, type AnyCloudEvent, type Order } from '@msa-poc/contracts
 import { openDatabase, type Database, type Queryable } from './database.js';
 import { migrate } from './migrate.js';
 import {
-  BadCursorError, ackEvents, addDeadLetter, claimUnpublished, getOrder, isProcessed, latestPosition, listDeadLetters, listOrders,
-  listProducts, markPublished, outboxLag, placeOrder, readEvents, recordProcessed, transitionOrder,
-  type PlaceOrderInput, type PricedOrder,
+  BadCursorError, ackEvents, addDeadLetter, claimUnpublished, getOrder, isProcessed, latestPosition, listDeadLetterReplays, listDeadLetters, listOrders,
+  listProducts, markPublished, outboxLag, placeOrder, readEvents, recordProcessed, replayDeadLetter, transitionOrder,
+  type PlaceOrderInput, type PricedOrder, type ReplayRequest,
 } from './repository.js';
 import { backends, freshPgliteDir, type Backend } from './test-databases.js';
+import { listAudit } from './audit.js';
 
 const address = { name: 'Ada Lovelace', line1: '12 Analytical Row', city: 'London', postalCode: 'NW1 2AB', country: 'GB' };
 const isoPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -505,6 +506,85 @@ function suite(backend: Backend) {
       assert.deepEqual(listed[0], elsewhere.deadLetter);
       assert.deepEqual(listed[1], first.deadLetter);
       assert.equal((await listDeadLetters(db, 1)).length, 1);
+    });
+  });
+
+  describe('replayDeadLetter', () => {
+    const replayRequest = (id: string, overrides: Partial<ReplayRequest> = {}): ReplayRequest => ({
+      id,
+      by: 'console',
+      republish: (original) => ({ event: { ...original, id: randomUUID() }, subject: 'orders.placed' }),
+      audit: { actor: 'spiffe://msa-poc.local/console', requestId: 'request-1', traceId: 'a'.repeat(32) },
+      ...overrides,
+    });
+    const deadLetter = async () => (await addDeadLetter(db, { consumer: 'integration', event: cloudEvent({ orderId: randomUUID() }), error: 'partner answered 503', attempts: 5 })).deadLetter;
+    const outboxRow = async (eventId: string) => (await db.query<{ type: string; subject: string; payload: AnyCloudEvent }>('SELECT type, subject, payload FROM outbox WHERE event_id = $1', [eventId])).rows[0];
+    const latestAudit = async () => (await listAudit(db, { limit: 1 }))[0];
+
+    it('publishes the event again through the outbox, marks the dead letter and audits who asked, in one go', async () => {
+      const letter = await deadLetter();
+      const outboxBefore = await count('outbox');
+      const result = await replayDeadLetter(db, replayRequest(letter.id));
+      assert.equal(result.outcome, 'replayed');
+      const { replay } = result as { replay: { replayEventId: string; replayedAt: string } };
+      assert.deepEqual(result, { outcome: 'replayed', replay: { deadLetterId: letter.id, eventId: letter.event.id, replayEventId: replay.replayEventId, replayedAt: replay.replayedAt, replayedBy: 'console' } });
+      assert.notEqual(replay.replayEventId, letter.event.id);
+      assert.match(replay.replayedAt, isoPattern);
+
+      assert.equal(await count('outbox'), (outboxBefore ?? 0) + 1);
+      assert.deepEqual(await outboxRow(replay.replayEventId), { type: letter.event.type, subject: 'orders.placed', payload: { ...letter.event, id: replay.replayEventId } });
+      const audit = await latestAudit();
+      assert.deepEqual({ ...audit, at: '', position: 0 }, {
+        at: '', position: 0, actor: 'spiffe://msa-poc.local/console', action: 'dead-letter.replay', outcome: 'succeeded', target: `dead-letter:${letter.id}`,
+        requestId: 'request-1', traceId: 'a'.repeat(32), detail: `event ${letter.event.id} (${letter.event.type}) published again as ${replay.replayEventId}`,
+      });
+      assert.deepEqual((await listDeadLetterReplays(db, 10))[0], replay);
+    });
+
+    it('refuses a second replay with the first one\'s record, publishes nothing and audits the refusal', async () => {
+      const letter = await deadLetter();
+      const first = await replayDeadLetter(db, replayRequest(letter.id));
+      const outboxAfterFirst = await count('outbox');
+      const second = await replayDeadLetter(db, replayRequest(letter.id, { by: 'someone-else' }));
+      assert.deepEqual(second, { outcome: 'already-replayed', replay: (first as { replay: unknown }).replay });
+      assert.equal(await count('outbox'), outboxAfterFirst);
+      const audit = await latestAudit();
+      assert.equal(audit?.outcome, 'refused');
+      assert.match(audit?.detail ?? '', /already published again as [0-9a-f-]{36} at .* by console/);
+    });
+
+    it('lets exactly one of two concurrent replays of the same dead letter publish', async () => {
+      const letter = await deadLetter();
+      const outboxBefore = await count('outbox');
+      const results = await Promise.all([replayDeadLetter(db, replayRequest(letter.id)), replayDeadLetter(db, replayRequest(letter.id))]);
+      assert.deepEqual(results.map((r) => r.outcome).sort(), ['already-replayed', 'replayed']);
+      assert.equal(await count('outbox'), (outboxBefore ?? 0) + 1);
+    });
+
+    it('keeps a dead letter whose event must not go out again untouched, and audits why', async () => {
+      const letter = await deadLetter();
+      const outboxBefore = await count('outbox');
+      const result = await replayDeadLetter(db, replayRequest(letter.id, { republish: () => ({ refused: 'the event breaks its contract' }) }));
+      assert.deepEqual(result, { outcome: 'refused', reason: 'the event breaks its contract' });
+      assert.equal(await count('outbox'), outboxBefore);
+      assert.equal((await listDeadLetterReplays(db, 100)).some((r) => r.deadLetterId === letter.id), false);
+      const audit = await latestAudit();
+      assert.deepEqual([audit?.outcome, audit?.detail], ['refused', `event ${letter.event.id}: the event breaks its contract`]);
+      assert.equal((await replayDeadLetter(db, replayRequest(letter.id))).outcome, 'replayed', 'it can still be replayed once the cause is fixed');
+    });
+
+    it('answers not-found for an unknown or malformed id', async () => {
+      assert.deepEqual(await replayDeadLetter(db, replayRequest(randomUUID())), { outcome: 'not-found' });
+      assert.deepEqual(await replayDeadLetter(db, replayRequest('not-a-uuid')), { outcome: 'not-found' });
+    });
+
+    it('lists replays latest first', async () => {
+      const [a, b] = [await deadLetter(), await deadLetter()];
+      await replayDeadLetter(db, replayRequest(a.id));
+      await replayDeadLetter(db, replayRequest(b.id));
+      const listed = await listDeadLetterReplays(db, 2);
+      assert.deepEqual(listed.map((r) => r.deadLetterId), [b.id, a.id]);
+      assert.equal((await listDeadLetterReplays(db, 1)).length, 1);
     });
   });
 }

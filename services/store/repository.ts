@@ -6,13 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import { eur, toMinor } from '@msa-poc/contracts';
 import type {
-  AnyCloudEvent, DeadLetter as DeadLetterSchema, Order, OrderLine, OrderStatus, PricedOrder as PricedOrderSchema, Product, ShippingAddress,
+  AnyCloudEvent, DeadLetter as DeadLetterSchema, DeadLetterReplay as DeadLetterReplaySchema, Order, OrderLine, OrderStatus, PricedOrder as PricedOrderSchema, Product, ShippingAddress,
 } from '@msa-poc/contracts';
+import { appendAudit } from './audit.js';
 import { sqlState, statement, violatedConstraint, type Database, type Queryable } from './database.js';
 
 /** An order as the orders service priced it, ready to be persisted. */
 export type PricedOrder = (typeof PricedOrderSchema)['static'];
 export type DeadLetter = (typeof DeadLetterSchema)['static'];
+export type DeadLetterReplay = (typeof DeadLetterReplaySchema)['static'];
 
 /** A cursor that was not produced by listOrders (or was tampered with). */
 export class BadCursorError extends Error {
@@ -536,4 +538,88 @@ export async function addDeadLetter(
 export async function listDeadLetters(db: Queryable, limit: number): Promise<DeadLetter[]> {
   const result = await db.query<DeadLetterRow>(listDeadLettersSql, [limit]);
   return result.rows.map(toDeadLetter);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Replaying dead letters
+
+export interface ReplayRequest {
+  readonly id: string;
+  /** The workload that asked, recorded on the dead letter. */
+  readonly by: string;
+  /** Builds the event to publish from the one that was dead-lettered, or says why it must not go out again. */
+  readonly republish: (original: AnyCloudEvent) => { event: AnyCloudEvent; subject: string } | { refused: string };
+  /** Who asked, for the audit record written in the same transaction. */
+  readonly audit: { actor: string; requestId?: string | undefined; traceId?: string | undefined };
+}
+
+export type ReplayResult =
+  | { outcome: 'replayed'; replay: DeadLetterReplay }
+  | { outcome: 'not-found' }
+  | { outcome: 'already-replayed'; replay: DeadLetterReplay }
+  | { outcome: 'refused'; reason: string };
+
+interface ReplayRow {
+  id: string;
+  event_id: string;
+  replay_event_id: string;
+  replayed_at: Date | string;
+  replayed_by: string;
+}
+
+const toReplay = (row: ReplayRow): DeadLetterReplay => ({
+  deadLetterId: row.id, eventId: row.event_id, replayEventId: row.replay_event_id, replayedAt: iso(row.replayed_at), replayedBy: row.replayed_by,
+});
+
+/**
+ * Publishes a dead letter's event again through the outbox, at most once. One transaction locks the
+ * dead letter, marks it replayed, writes the new event to the outbox and audits the request, so the
+ * event goes out if and only if the mark and the audit record exist. A concurrent replay of the same
+ * dead letter waits for the row lock, then finds it replayed. A refusal is audited too.
+ */
+export async function replayDeadLetter(db: Database, request: ReplayRequest): Promise<ReplayResult> {
+  if (!uuidPattern.test(request.id)) return { outcome: 'not-found' };
+  return db.transaction(async (tx) => {
+    const found = await tx.query<{ event: AnyCloudEvent; replayed_at: Date | string | null; replayed_by: string | null; replay_event_id: string | null }>(
+      'SELECT event, replayed_at, replayed_by, replay_event_id FROM dead_letters WHERE id = $1 FOR UPDATE',
+      [request.id],
+    );
+    const row = found.rows[0];
+    if (!row) return { outcome: 'not-found' };
+    const audit = (outcome: 'succeeded' | 'refused', detail: string) => appendAudit(tx, [{
+      at: new Date().toISOString(), actor: request.audit.actor, action: 'dead-letter.replay', outcome, target: `dead-letter:${request.id}`,
+      ...(request.audit.requestId ? { requestId: request.audit.requestId } : {}),
+      ...(request.audit.traceId ? { traceId: request.audit.traceId } : {}),
+      detail: detail.slice(0, 500),
+    }]);
+
+    if (row.replayed_at !== null && row.replayed_by !== null && row.replay_event_id !== null) {
+      const replay = toReplay({ id: request.id, event_id: row.event.id, replay_event_id: row.replay_event_id, replayed_at: row.replayed_at, replayed_by: row.replayed_by });
+      await audit('refused', `event ${replay.eventId} was already published again as ${replay.replayEventId} at ${replay.replayedAt} by ${replay.replayedBy}`);
+      return { outcome: 'already-replayed', replay };
+    }
+    const next = request.republish(row.event);
+    if ('refused' in next) {
+      await audit('refused', `event ${row.event.id}: ${next.refused}`);
+      return { outcome: 'refused', reason: next.refused };
+    }
+    const marked = await tx.query<{ replayed_at: Date | string }>(
+      'UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replay_event_id = $3 WHERE id = $1 RETURNING replayed_at',
+      [request.id, request.by, next.event.id],
+    );
+    await tx.query('INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4::jsonb)', [next.event.id, next.event.type, next.subject, JSON.stringify(next.event)]);
+    await audit('succeeded', `event ${row.event.id} (${row.event.type}) published again as ${next.event.id}`);
+    const replayedAt = marked.rows[0]?.replayed_at;
+    if (replayedAt === undefined) throw new Error(`dead letter ${request.id} vanished inside its own transaction`);
+    return { outcome: 'replayed', replay: toReplay({ id: request.id, event_id: row.event.id, replay_event_id: next.event.id, replayed_at: replayedAt, replayed_by: request.by }) };
+  });
+}
+
+export async function listDeadLetterReplays(db: Queryable, limit: number): Promise<DeadLetterReplay[]> {
+  const result = await db.query<ReplayRow>(
+    `SELECT id, event->>'id' AS event_id, replay_event_id, replayed_at, replayed_by FROM dead_letters
+     WHERE replayed_at IS NOT NULL ORDER BY replayed_at DESC, id DESC LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map(toReplay);
 }
