@@ -9,7 +9,9 @@ import { listClients, readAudit, readJwkFile, registerClient, removeClient, type
 import { formatLine } from './logs.js';
 import { isClientId } from '@msa-poc/gateway/clients';
 import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
-import { startSystem } from './system.js';
+import { loadConsoleSettings } from '@msa-poc/console/config';
+import { startLinkedConsole } from './console-link.js';
+import { startSystem, type RunningSystem } from './system.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -21,7 +23,8 @@ commands:
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
                                    faults that need its processes are skipped
-  up                               start every service and print their URLs; Ctrl-C stops them gracefully
+  up                               start every service and the console (http://127.0.0.1:8090) and print
+                                   their URLs; Ctrl-C stops them gracefully
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
   client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
@@ -62,33 +65,47 @@ const print = (json: boolean, value: unknown, text: string) => process.stdout.wr
 
 async function up(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
-  const config = configFor(values.profile);
+  const env = envFor(values.profile);
+  const consoleSettings = loadConsoleSettings(env); // a port mistake is reported before anything starts
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
     if (!values.json) process.stderr.write(`poc: ${message}\n`);
   };
-  progress(`profile ${config.profile}; identities in ${config.pkiDir}`);
-  const system = await startSystem({
-    config,
-    onProgress: progress,
-    onLog: (service, line) => {
-      if (!values.quiet && !values.json) process.stdout.write(`${formatLine(service, line, colour)}\n`);
-    },
-  });
+  const showLog = (service: Parameters<typeof formatLine>[0], line: string) => {
+    if (!values.quiet && !values.json) process.stdout.write(`${formatLine(service, line, colour)}\n`);
+  };
+  progress(`profile ${consoleSettings.platform.profile}; identities in ${consoleSettings.platform.pkiDir}`);
+  const linked = await startLinkedConsole({ env, port: consoleSettings.port, otlpPort: consoleSettings.otlpPort, onLog: (line) => showLog('console', line) });
+  const { config } = linked;
+  progress(`console at ${linked.console.url}, receiving spans at ${linked.console.otlpUrl}/v1/traces`);
+  let system: RunningSystem;
+  try {
+    system = await startSystem({ config, onProgress: progress, onLog: showLog, extraEnv: linked.env });
+  } catch (error) {
+    await linked.console.stop();
+    throw error;
+  }
+  const stopAll = async () => {
+    await system.stop();
+    await linked.console.stop();
+  };
   try {
     const key = loadOrCreateClientKey(config.keysDir, developerClient.id);
     await registerClient(config, developerClient.id, [key.publicJwk], developerClient.scopes);
   } catch (error) {
-    await system.stop();
+    await stopAll();
     throw error;
   }
   const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
+  const tracesGoElsewhere = Object.keys(linked.env).length === 0;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, services: urls })}\n`);
+    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
   } else {
     const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
     process.stderr.write(
-      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
+      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
+        `${tracesGoElsewhere ? '  (spans go to your OTEL_EXPORTER_OTLP_ENDPOINT, so it shows none)' : ''}\n` +
+        `  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
         `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
     );
   }
@@ -98,7 +115,7 @@ async function up(args: string[]): Promise<number> {
   });
   progress('stopping (reverse order)');
   const started = Date.now();
-  await system.stop();
+  await stopAll();
   progress(`stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return 0;
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { eur, ordersContract, storeContract, toMinor, type Order, type PlaceOrderInput, type Product } from '@msa-poc/contracts';
 import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
-import { startTestSystem, type TestSystem } from './testing.js';
+import { startTestSystem, type TestSystem, eventually } from './testing.js';
 
 const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 const order = (customerId: string, sku = 'SKU-0001', quantity = 2): PlaceOrderInput => ({ customerId, items: [{ sku, quantity }], shippingAddress: address });
@@ -29,16 +29,6 @@ function fetchInsecureFree(origin: string, ca: Buffer, r: { method: string; path
     req.on('error', reject);
     req.end(r.body);
   });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 for (const profile of ['embedded', 'production'] as const) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { Order, PlaceOrderInput } from '@msa-poc/contracts';
 import { exposedMetrics, grafanaDashboard, queriedMetrics } from '@msa-poc/deploy/monitoring';
-import { freePorts, startTestSystem, type TestSystem } from './testing.js';
+import { freePorts, startTestSystem, type TestSystem, eventually } from './testing.js';
 
 /** A span as an OTLP/JSON export carries it, with its service from the resource. */
 interface ReceivedSpan {
@@ -72,16 +72,6 @@ async function otlpReceiver(port: number): Promise<{ spans: ReceivedSpan[]; requ
   return { spans, requests: () => requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const address = { name: 'Grace Hopper', line1: '1 Compiler Lane', city: 'Arlington', postalCode: '22201', country: 'US' };
 const order: PlaceOrderInput = { customerId: 'traced', items: [{ sku: 'SKU-0005', quantity: 1 }], shippingAddress: address };
 
@@ -119,7 +109,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(placed.status, 201, JSON.stringify(placed.body));
       const traceId = String(placed.headers['x-trace-id']);
       const requestId = String(placed.headers['x-request-id']);
-      await eventually('fulfilment', async () => ((await system.api.call<Order>('GET', `/v1/orders/${placed.body.id}`)).body.status === 'fulfilled' ? true : undefined));
+      await eventually('fulfilment', async () => ((await system.api.call<Order>('GET', `/v1/orders/${placed.body.id}`)).body.status === 'fulfilled' ? true : undefined), 30_000);
       // Complete once the partner's callback reached the gateway (the story's end) and every span's
       // parent is there too (spans are exported as they end, a parent after its children).
       const spans = await eventually('the whole trace to arrive', () => {
@@ -128,7 +118,7 @@ for (const profile of ['embedded', 'production'] as const) {
         const orphans = found.filter((s) => s.parentSpanId !== '' && !ids.has(s.parentSpanId) && !(s.service === 'gateway' && s.name === 'POST /v1/orders'));
         const ended = found.some((s) => s.service === 'gateway' && s.attributes['msa.operation'] === 'partnerCallback' && s.kind === kind.server);
         return ended && orphans.length === 0 ? found : undefined;
-      });
+      }, 30_000);
       const byId = new Map(spans.map((s) => [s.spanId, s]));
       const one = (what: string, predicate: (s: ReceivedSpan) => boolean): ReceivedSpan => {
         const found = spans.filter(predicate);

@@ -11,7 +11,9 @@ import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
+import type { RunningConsole } from '@msa-poc/console/console';
 import { registerClient } from './clients.js';
+import { startLinkedConsole, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
 
 /**
@@ -78,16 +80,17 @@ export interface TestSystem extends RunningSystem {
   readonly home: string;
   /** An OAuth client of the public API with both scopes, registered for this system. */
   readonly api: ApiClient;
-  /** Registers another API client with the given scopes. */
   /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
   apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
   readonly logs: string[];
+  /** The console the services send their spans to, when the test asked for one (`withConsole`). */
+  readonly console: RunningConsole | undefined;
   /** A typed client that calls `contract`'s service with the certificate of `as` (a service, or the console). */
   client<C extends ServiceContract>(contract: C, as: WorkloadName): ClientHandle<C>;
   dispose(): Promise<void>;
 }
 
-export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string> } = {}): Promise<TestSystem> {
+export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean } = {}): Promise<TestSystem> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
   // Spans stay in the test unless it asks for them: whatever listens on the default OTLP port is not ours.
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', OTEL_TRACES_EXPORTER: 'none', ...options.env };
@@ -106,14 +109,19 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     await broker.deleteStream(orderStream.name);
     await broker.close();
   }
-  const config: PlatformConfig = loadConfig(env);
+  let config: PlatformConfig = loadConfig(env);
   const logs: string[] = [];
   const handles: ClientHandle<ServiceContract>[] = [];
   let system: RunningSystem;
+  let linked: LinkedConsole | undefined;
   try {
-    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv } });
+    // On free ports of its own, started first: spans go there instead of nowhere.
+    if (options.withConsole) linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => logs.push(`console ${line}`) });
+    config = linked?.config ?? config;
+    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv, ...linked?.env } });
   } catch (error) {
     process.stderr.write(logs.slice(-40).join('\n'));
+    await linked?.console.stop();
     rmSync(home, { recursive: true, force: true });
     await dropDatabase();
     throw error;
@@ -133,6 +141,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     api,
     apiClient,
     logs,
+    console: linked?.console,
     client(contract, as) {
       const handle = createClient(contract, { origin: config.endpoints[contract.service].url, peer: contract.service, connect: tlsClientOptions(loadIdentity(config.pkiDir, as), contract.service) });
       handles.push(handle as unknown as ClientHandle<ServiceContract>);
@@ -141,8 +150,20 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     async dispose() {
       await Promise.allSettled([...handles.map((h) => h.close()), ...apiClients.map((c) => c.close())]);
       await system.stop();
+      await linked?.console.stop();
       rmSync(home, { recursive: true, force: true });
       await dropDatabase();
     },
   };
+}
+
+/** Polls `fn` until it yields a value, or fails naming what it waited for. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

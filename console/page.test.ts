@@ -4,19 +4,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { problem, type DeadLetterReplay } from '@msa-poc/contracts';
 import { createLogger } from '@msa-poc/platform/telemetry';
 import { startConsole, type RunningConsole } from './console.js';
 import type { DeadLetterSource, DeadLetterView } from './dead-letters.js';
+import { launchChromium, screenshot } from './browser.js';
 import { exportSpans, orderTrace } from './testing.js';
-
-const chromiumPath = '/usr/bin/chromium';
-const screenshot = fileURLToPath(new URL('../../artifacts/console.png', import.meta.url));
 
 const letter: DeadLetterView = {
   id: randomUUID(), consumer: 'integration', error: 'partner answered 503: injected fault', attempts: 5, createdAt: new Date().toISOString(),
@@ -45,8 +40,6 @@ describe('console page in Chromium', () => {
   const trace = orderTrace({ requestId: 'req-browser-test-1' });
 
   before(async () => {
-    // Never skipped: a machine without the browser fails here, saying how to get it.
-    assert.ok(existsSync(chromiumPath), `the browser test drives Debian's Chromium at ${chromiumPath}, which is missing: run \`apt-get install chromium\``);
     running = await startConsole({ port: 0, otlpPort: 0, deadLetters: oneDeadLetter(), log: createLogger('console', 'silent') });
     // Services export in batches, each service on its own: so does this.
     const byService = new Map<string, typeof trace.spans>();
@@ -58,11 +51,8 @@ describe('console page in Chromium', () => {
       const response = await exportSpans(running.otlpUrl, spans, { format: service === 'integration' ? 'json' : 'protobuf', gzip: service === 'store' });
       assert.equal(response.status, 200, service);
     }
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
+    // Never skipped: a machine without the browser fails here, saying how to get it.
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(running.url);
@@ -120,8 +110,7 @@ describe('console page in Chromium', () => {
     assert.match(await status.innerText(), new RegExp(`^Replayed: event ${letter.event.id} was published again as [0-9a-f-]{36}\\.$`));
     await page.locator(`tr[data-dead-letter="${letter.id}"]`).getByText(/Replayed .* by console/).waitFor({ timeout: 10_000 });
 
-    await mkdir(fileURLToPath(new URL('.', `file://${screenshot}`)), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
+    await screenshot(page, 'console.png');
     assert.deepEqual(pageErrors, [], 'the page raised no errors');
   });
 });

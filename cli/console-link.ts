@@ -1,0 +1,48 @@
+/**
+ * The console beside a system: started first, so that no span of the system's start is lost, with
+ * the console's own certificate so that it can list and replay dead letters, and the services told
+ * to export their spans to it unless the user sends them elsewhere.
+ */
+import { Writable } from 'node:stream';
+import { startConsole, type RunningConsole } from '@msa-poc/console/console';
+import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
+import { createLogger } from '@msa-poc/platform/telemetry';
+import { prepareIdentities } from './system.js';
+
+export interface LinkedConsole {
+  readonly console: RunningConsole;
+  /** The system's configuration, its spans now going to the console (or where the user said). */
+  readonly config: PlatformConfig;
+  /** What the services' environment needs for that. */
+  readonly env: Record<string, string>;
+}
+
+/** Lines of the console's own log, one JSON record each, handed to `onLine`. */
+function lineSink(onLine: (line: string) => void): Writable {
+  let pending = '';
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line) onLine(line);
+      done();
+    },
+  });
+}
+
+export async function startLinkedConsole(options: {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly port: number;
+  readonly otlpPort: number;
+  readonly onLog?: (line: string) => void;
+}): Promise<LinkedConsole> {
+  const base = loadConfig(options.env);
+  await prepareIdentities(base);
+  const log = createLogger('console', base.logLevel, options.onLog ? lineSink(options.onLog) : undefined);
+  const running = await startConsole({ port: options.port, otlpPort: options.otlpPort, storeUrl: base.endpoints.store.url, pkiDir: base.pkiDir, log });
+  // A collector the user chose wins; the console then shows no traces, which `poc up` says.
+  const userCollector = options.env.OTEL_EXPORTER_OTLP_ENDPOINT || options.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const env: Record<string, string> = userCollector ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: running.otlpUrl, OTEL_TRACES_EXPORTER: 'otlp' };
+  return { console: running, config: loadConfig({ ...options.env, ...env }), env };
+}
