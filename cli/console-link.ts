@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { startConsole, type RunningConsole } from '@msa-poc/console/console';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { createLogger } from '@msa-poc/platform/telemetry';
+import type { SpanRecord } from '@msa-poc/harness/critical-path';
 import { prepareIdentities } from './system.js';
 
 export interface LinkedConsole {
@@ -41,8 +42,33 @@ export async function startLinkedConsole(options: {
   await prepareIdentities(base);
   const log = createLogger('console', base.logLevel, options.onLog ? lineSink(options.onLog) : undefined);
   const running = await startConsole({ port: options.port, otlpPort: options.otlpPort, storeUrl: base.endpoints.store.url, pkiDir: base.pkiDir, log });
-  // A collector the user chose wins; the console then shows no traces, which `poc up` says.
-  const userCollector = options.env.OTEL_EXPORTER_OTLP_ENDPOINT || options.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  const env: Record<string, string> = userCollector ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: running.otlpUrl, OTEL_TRACES_EXPORTER: 'otlp' };
+  // A collector the user chose, or tracing turned off, wins; the console then shows no traces, which `poc up` says.
+  const userChoice = options.env.OTEL_EXPORTER_OTLP_ENDPOINT || options.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || base.tracing.exportSpans === false;
+  const env: Record<string, string> = userChoice ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: running.otlpUrl };
   return { console: running, config: loadConfig({ ...options.env, ...env }), env };
+}
+
+const numberAttribute = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+/** The traces that started between two moments, as the proving run's analysis reads them. */
+export function tracesBetween(running: RunningConsole, fromMs: number, toMs: number): SpanRecord[][] {
+  const summaries = running.spans.search({ limit: Number.MAX_SAFE_INTEGER }).filter((t) => t.startUnixMs >= fromMs && t.startUnixMs <= toMs);
+  const traces: SpanRecord[][] = [];
+  for (const summary of summaries) {
+    const detail = running.spans.trace(summary.traceId);
+    if (!detail) continue;
+    traces.push(detail.spans.flatMap((span): SpanRecord[] => {
+      if (span.kind === 'unspecified') return [];
+      const peer = span.attributes['peer.service'];
+      const requestBytes = numberAttribute(span.attributes['http.request.body.size']);
+      const responseBytes = numberAttribute(span.attributes['http.response.body.size']);
+      return [{
+        traceId: detail.traceId, spanId: span.spanId, ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
+        service: span.service, kind: span.kind, startMs: span.startUnixMs, endMs: span.startUnixMs + span.durationMs,
+        ...(typeof peer === 'string' ? { peerService: peer } : {}),
+        ...(requestBytes !== undefined ? { requestBytes } : {}), ...(responseBytes !== undefined ? { responseBytes } : {}),
+      }];
+    }));
+  }
+  return traces;
 }

@@ -104,7 +104,7 @@ async function up(args: string[]): Promise<number> {
     const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
     process.stderr.write(
       `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
-        `${tracesGoElsewhere ? '  (spans go to your OTEL_EXPORTER_OTLP_ENDPOINT, so it shows none)' : ''}\n` +
+        `${tracesGoElsewhere ? '  (shows no traces: OTEL_* settings send spans elsewhere or turn tracing off)' : ''}\n` +
         `  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
         `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
     );

@@ -18,7 +18,7 @@ test('poc prove --quick runs every phase and writes a valid report whose checks 
   const home = mkdtempSync(join(tmpdir(), 'poc-prove-'));
   const out = join(home, 'report');
   // No spans to whatever listens on the default OTLP port: it is not this test's.
-  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, OTEL_TRACES_EXPORTER: 'none', ...(await freeServicePorts()) };
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, ...(await freeServicePorts()) };
   try {
     const child = spawn(process.execPath, [poc, 'prove', '--quick', '--seed', '42', '--out', out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -37,7 +37,11 @@ test('poc prove --quick runs every phase and writes a valid report whose checks 
     assert.ok(report.capacity.points.length >= 6, `${report.capacity.points.length} capacity points`);
     assert.ok(report.capacity.limited_by?.service, 'a limiter is named');
     assert.deepEqual(report.faults.map((f) => f.name), ['partner failing', 'integration killed', 'store paused', 'store slowed']);
-    assert.match(report.phases.find((p) => p.skipped)?.skipped?.reason ?? '', /tracing/);
+    assert.ok(report.critical_path.traces > 0, 'the steady state was traced');
+    assert.ok(report.critical_path.perEdge['gateway->orders'], `the gateway → orders hop is on the critical path: ${JSON.stringify(report.critical_path.perEdge)}`);
+    assert.ok(report.critical_path.networkShare > 0 && report.critical_path.networkShare < 1);
+    assert.ok((report.chatter.perEdge['orders->store']?.callsPerRequest ?? 0) > 0, `chatter counts orders → store: ${JSON.stringify(report.chatter.perEdge)}`);
+    assert.ok(report.chatter.perEdge['integration->partner'], 'chatter includes the asynchronous hop to the partner');
     assert.ok(report.integrity.acknowledged > 0);
     assert.equal(report.integrity.lost, 0, 'no acknowledged order lost');
     assert.equal(report.integrity.duplicates, 0, 'no order fulfilled twice');

@@ -17,6 +17,7 @@ import { loadScenario } from '@msa-poc/harness/scenario';
 import { startFaultProxy, type FaultProxy } from '@msa-poc/harness/proxy';
 import { writeReport } from '@msa-poc/harness/report';
 import { registerClient } from './clients.js';
+import { startLinkedConsole, tracesBetween, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
 
 export interface ProveCommand {
@@ -87,9 +88,11 @@ export async function runProve(command: ProveCommand): Promise<number> {
   const proxies: FaultProxy[] = [];
   let system: RunningSystem | undefined;
   let api: ApiClient | undefined;
+  let linked: LinkedConsole | undefined;
   const stopAll = async () => {
     await api?.close();
     await system?.stop();
+    await linked?.console.stop();
     await Promise.allSettled(proxies.map((p) => p.close()));
     serviceLog.end();
   };
@@ -118,9 +121,11 @@ export async function runProve(command: ProveCommand): Promise<number> {
       url.port = String(databaseProxy.listenPort);
       env.POC_DATABASE_URL = url.toString();
     }
-    const config: PlatformConfig = loadConfig(env);
+    // The console collects every span, so that the run can say where the steady state's time went.
+    linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => serviceLog.write(`console ${line}\n`) });
+    const config: PlatformConfig = linked.config;
     progress(`poc prove: ${config.profile} profile${command.quick ? ', quick' : ''}, seed ${command.seed}; report in ${outDir}`);
-    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string } });
+    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string, ...linked.env } });
 
     // The load client is a real OAuth client with its own key and a generous policy, not a bypass.
     const key = loadOrCreateClientKey(config.keysDir, 'prove-load');
@@ -128,6 +133,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
     api = new ApiClient(config.endpoints.gateway.url, 'prove-load', key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
     const store = createClient(storeContract, { origin: `https://127.0.0.1:${config.endpoints.store.port}`, peer: 'store', connect: tlsClientOptions(loadIdentity(config.pkiDir, 'orders'), 'store') });
     const running = system;
+    const collector = linked.console;
     const report = await prove(
       {
         description: 'split: one process per service, started by the harness',
@@ -143,7 +149,10 @@ export async function runProve(command: ProveCommand): Promise<number> {
         const reply = await store.client.getOrder({ params: { id } });
         return reply.status === 200 ? reply.body : reply.status === 404 ? null : undefined;
       },
-      { quick: command.quick, seed: command.seed, objective: { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, storeProxy, databaseProxy, progress, ...(scenario ? { scenario } : {}) },
+      {
+        quick: command.quick, seed: command.seed, objective: { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, storeProxy, databaseProxy, progress, ...(scenario ? { scenario } : {}),
+        ...(Object.keys(linked.env).length > 0 ? { traces: async (from: number, to: number) => tracesBetween(collector, from, to) } : {}),
+      },
     );
     await store.close();
     return await finish(report, outDir, command.json);

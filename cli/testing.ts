@@ -93,7 +93,7 @@ export interface TestSystem extends RunningSystem {
 export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean } = {}): Promise<TestSystem> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
   // Spans stay in the test unless it asks for them: whatever listens on the default OTLP port is not ours.
-  const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', OTEL_TRACES_EXPORTER: 'none', ...options.env };
+  const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   Object.assign(env, await freeServicePorts());
   for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];

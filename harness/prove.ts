@@ -8,6 +8,7 @@ import type { ApiClient } from './api-client.js';
 import { audit, type Integrity, type OrderReader } from './audit.js';
 import { fitUsl, limitedBy, searchCapacity, type CapacityPoint, type Objective } from './capacity.js';
 import { faults as faultScenarios, type FaultContext } from './faults.js';
+import { summarizeChatter, summarizeCriticalPath, type ChatterSummary, type CriticalPathSummary, type SpanRecord } from './critical-path.js';
 import { constant, runLoad, type LoadResult, type LoadSnapshot, type Operation } from './load.js';
 import type { FaultProxy } from './proxy.js';
 import type { CheckT, FaultT, PhaseT, RecommendationT, Report } from './report-schema.js';
@@ -23,7 +24,16 @@ export interface ProveOptions {
   readonly databaseProxy: FaultProxy | undefined;
   readonly progress: (line: string) => void;
   readonly scenario?: ScenarioDefinition;
+  /**
+   * The traces of the requests sent between two moments (epoch ms), when the system's spans are
+   * collected (the console beside a system this run started). Without it, critical path and
+   * chatter are not measured.
+   */
+  readonly traces?: (fromMs: number, toMs: number) => Promise<SpanRecord[][]>;
 }
+
+/** Spans leave the services in batches about once a second; the event hop ends a little later. */
+const spanSettleMs = 3_000;
 
 interface Durations {
   warmupMs: number;
@@ -51,6 +61,7 @@ interface Completion {
 /** A 429 is the system refusing service: counted as a failure, or a rate limit would pass for capacity. */
 const served = (status: number) => status < 500 && status !== 429;
 
+const fmtShare = (share: number) => `${(share * 100).toFixed(0)} %`;
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 const errorRateOf = (r: LoadResult) => (r.intended === 0 ? 0 : round(r.failed / r.intended, 4));
 
@@ -149,12 +160,27 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
 
   // Steady state at half the knee.
   const steadyRps = Math.max(5, Math.round((kneeRps ?? 20) * 0.5));
+  const steadyFrom = Date.now();
   const steady = await phase('steady-state', async () => {
     await monitor.start();
     const result = await load(steadyRps, d.steadyMs);
     notePeaks(await monitor.stop());
     return result;
   });
+  const steadyTo = Date.now();
+
+  // Where the steady state's time went, from its traces, before any fault adds its own.
+  let path: { critical: CriticalPathSummary; chatter: ChatterSummary } | undefined;
+  if (options.traces) {
+    path = await phase('critical path and chatter', async () => {
+      await new Promise((resolve) => setTimeout(resolve, spanSettleMs));
+      const traces = await options.traces!(steadyFrom, steadyTo);
+      const critical = summarizeCriticalPath(traces);
+      progress(`  ${critical.traces} traces; between services ${(critical.networkShare * 100).toFixed(1)} % of the critical path`);
+      return { critical, chatter: summarizeChatter(traces) };
+    });
+    if (path.critical.traces === 0) warnings.push('no trace of the steady state reached the console: critical path and chatter are empty (is tracing off, or sampled to 0?)');
+  }
 
   // Faults, each during steady load.
   const context: FaultContext = { system, partnerAdmin, storeProxy: options.storeProxy, databaseProxy: options.databaseProxy };
@@ -270,6 +296,17 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
       evidence: [`errors during the fault ${(f.errorRateDuring * 100).toFixed(1)} %`, `p99 during ${f.p99DuringMs} ms`],
     });
   }
+  const hops = path ? Object.entries(path.critical.perEdge).sort((a, b) => b[1].meanMs - a[1].meanMs) : [];
+  const [widestHop, widest] = hops[0] ?? [];
+  if (path && widestHop && widest && path.critical.networkShare >= 0.25) {
+    const [caller, callee] = widestHop.split('->');
+    const calls = path.chatter.perEdge[widestHop]?.callsPerRequest ?? 0;
+    recommendations.push({
+      kind: 'colocate', target: widestHop.replace('->', ' → '),
+      text: `${fmtShare(path.critical.networkShare)} of the critical path is spent between services, most of it on ${caller} → ${callee}. Run the two in one process (their calls then skip TLS and the network), or make fewer calls between them by batching what ${caller} asks of ${callee} per request.`,
+      evidence: [`${fmtShare(widest.share)} of the critical path on ${widestHop}, ${widest.meanMs} ms per request`, `${calls} calls per request on it`, `${path.critical.traces} traces at ${steadyRps} rps`],
+    });
+  }
   const reads = steady.byOperation.read?.latency.p50;
   // Only the default scenario's operation names carry this meaning.
   const browse = steady.byOperation.browse?.latency.p50;
@@ -293,7 +330,9 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
   } catch {
     // not a git checkout
   }
-  const notMeasured = 'not measured yet: needs the span data of the tracing pipeline, which this run does not collect';
+  const notMeasured = 'not measured: this run collects no spans (a --target run, or tracing off)';
+  const criticalMethod = `from every trace the steady state sent (100 % sampled, collected by the console): the path the response waited for, walked back from the gateway's server span's end through the child that finished last at each step; a service's own time is its spans' time not covered by a child on the path, a hop's time is a client span's time not covered by its callee's server span (connection, TLS, serialisation, queueing), database statements count as the database's; work after the response (events, the partner) is off the path`;
+  const chatterMethod = 'client spans per hop per user request over the same traces, the event hop and the partner included, retries counted as calls; bytes are request plus response bodies as the caller sent and received them; calls that overlap in time count as one round trip';
   return {
     schemaVersion: 1,
     system: {
@@ -308,7 +347,7 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     },
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
-    phases: [...phases, { name: 'critical path and chatter', startedAt: new Date().toISOString(), durationMs: 0, skipped: { reason: notMeasured } }],
+    phases: path ? phases : [...phases, { name: 'critical path and chatter', startedAt: new Date().toISOString(), durationMs: 0, skipped: { reason: notMeasured } }],
     services: [...peaks].map(([name, p]) => ({ name, cpuSharePeak: round(Math.min(1, p.cpu / machineCores)), eventLoopUtilizationPeak: Math.min(1, p.elu), rssMiB: p.rss })),
     capacity: {
       knee_rps: kneeRps, limited_by: limiter, slo: objective,
@@ -321,8 +360,8 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
       p50Ms: steady.latency.p50, p90Ms: steady.latency.p90, p99Ms: steady.latency.p99, p999Ms: steady.latency.p999, maxMs: steady.latency.max, errorRate: errorRateOf(steady),
       method: 'open model at half the knee; latency from intended send time (coordinated omission corrected), HDR histogram',
     },
-    critical_path: { perService: {}, perEdge: {}, networkShare: 0, traces: 0, method: notMeasured },
-    chatter: { perEdge: {}, method: notMeasured },
+    critical_path: path ? { ...path.critical, method: criticalMethod } : { perService: {}, perEdge: {}, networkShare: 0, traces: 0, method: notMeasured },
+    chatter: path ? { ...path.chatter, method: chatterMethod } : { perEdge: {}, method: notMeasured },
     faults: faultReports,
     integrity: {
       acknowledged: integrity.acknowledged, indeterminate: integrity.indeterminate, persisted: integrity.persisted, lost: integrity.lost, unverified: integrity.unverified, delivered: integrity.delivered, duplicates: integrity.duplicates,
