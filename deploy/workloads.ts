@@ -4,7 +4,7 @@
  * servers it needs. Compose, Kubernetes and the image build all read this one list, so a service
  * added to the topology is deployed without an edit here.
  */
-import { contracts, topology, type ServiceEntry } from '@msa-poc/contracts';
+import { contracts, spiffeId, topology, trustDomain, type ServiceEntry } from '@msa-poc/contracts';
 
 /** The servers outside the topology that the production profile needs. */
 export type BackingService = 'postgres' | 'nats' | 'redis';
@@ -31,8 +31,8 @@ export interface Workload {
   /** Files of the signing-key folder it reads (POC_HOME/keys): its own private keys and its peers' public ones. */
   readonly keyFiles: readonly string[];
   readonly backing: readonly BackingService[];
-  /** Whether it holds a certificate of the service CA (POC_HOME/pki). */
-  readonly identity: boolean;
+  /** Its SPIFFE id, when it holds a certificate of the service CA (POC_HOME/pki). */
+  readonly identity: string | undefined;
 }
 
 /**
@@ -72,7 +72,7 @@ export function callersOf(service: string): readonly string[] | 'anyone' {
 export const servicesAdmitting = (caller: string): string[] =>
   topology.map((s) => s.name).filter((name) => Object.values(contractRoutes[name]?.routes ?? {}).some((r) => r.callers !== 'public' && r.callers.includes(caller)));
 
-const serviceWorkload = (service: ServiceEntry): Workload => ({
+const serviceWorkload = (service: (typeof topology)[number]): Workload => ({
   name: service.name,
   workspace: `services/${service.name}`,
   role: service.role,
@@ -83,7 +83,7 @@ const serviceWorkload = (service: ServiceEntry): Workload => ({
   callers: callersOf(service.name),
   keyFiles: serviceKeyFiles[service.name] ?? [],
   backing: serviceBacking[service.name] ?? [],
-  identity: true,
+  identity: spiffeId(service.name),
 });
 
 /**
@@ -101,7 +101,8 @@ export const consoleWorkload: Workload = {
   callers: 'anyone',
   keyFiles: [],
   backing: [],
-  identity: true,
+  // A certificate only when some contract lets the console call it (over mutual TLS).
+  identity: servicesAdmitting('console').length > 0 ? `spiffe://${trustDomain}/console` : undefined,
 };
 
 /** The request-serving services, in topology order. */
