@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { topology } from '@msa-poc/contracts';
 import { buildCommand, detectEngine, repositoryRoot, selectWorkloads, type Engine } from './images.js';
@@ -46,5 +46,7 @@ describe('images', () => {
 
   test('the build context leaves out dependencies, build output and every identity', () => {
     for (const pattern of ['**/node_modules', '**/dist', '.poc', '**/*.key', '.git']) assert.ok(ignored.includes(pattern), `.containerignore lacks ${pattern}`);
+    // docker reads .dockerignore only: it is a link to the same file, so no engine sends the identities.
+    assert.equal(readlinkSync(new URL('.dockerignore', `file://${repositoryRoot}/`)), '.containerignore');
   });
 });
