@@ -86,6 +86,7 @@ function dependenciesOf(workload: Workload): Yaml {
 
 function workloadService(workload: Workload, repository: string): Yaml {
   const dependencies = dependenciesOf(workload);
+  const mounted = secretsOf(workload, repository).map(({ source, target }) => ({ source, target }));
   const published = workload.exposure === 'public' ? workload.ports.map((p) => `${p.port}:${p.port}`) : [];
   // Admin ports stay off the host except the gateway's, where `poc client add` registers API clients.
   const adminPublished = workload.exposure === 'public' && workload.adminPort ? [`127.0.0.1:${workload.adminPort}:${workload.adminPort}`] : [];
@@ -104,7 +105,7 @@ function workloadService(workload: Workload, repository: string): Yaml {
     tmpfs: ['/tmp', '/data'],
     cap_drop: ['ALL'],
     security_opt: ['no-new-privileges:true'],
-    ...(secretsOf(workload, repository).length > 0 ? { secrets: secretsOf(workload, repository).map(({ source, target }) => ({ source, target })) } : {}),
+    ...(mounted.length > 0 ? { secrets: mounted } : {}),
     ...(ports.length > 0 ? { ports } : {}),
     expose: workload.ports.map((p) => String(p.port)),
     healthcheck: workload.adminPort
