@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
 import { formatLine } from './logs.js';
+import { prepareDeploymentIdentities, renderDeployment } from './deploy.js';
 import { isClientId } from '@msa-poc/gateway/clients';
 import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
@@ -34,6 +35,11 @@ commands:
   client remove ID                 remove a client
   audit tail [--limit N] [--follow]
                                    the audit trail: authentication decisions and state changes
+  deploy render [--target compose|k8s|monitoring|all] [--out DIR]
+                                   write the deployment files generated from the topology
+                                   (default: all of them, into deploy/)
+  deploy identities                create the CA, the certificates and every key file the
+                                   container deployments mount (under POC_HOME, default .poc)
 
 options:
   --profile embedded|production    database and event transport (default: embedded)
@@ -248,6 +254,32 @@ async function auditCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function deploy(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, profile: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+  switch (action) {
+    case 'render': {
+      let written: string[];
+      try {
+        written = renderDeployment(values.target, values.out);
+      } catch (error) {
+        if (error instanceof RangeError) throw new UsageError(error.message);
+        throw error;
+      }
+      print(values.json, { written }, written.map((path) => `wrote ${path}`).join('\n'));
+      return 0;
+    }
+    case 'identities': {
+      const config = configFor(values.profile);
+      const issued = await prepareDeploymentIdentities(config);
+      print(values.json, { pki: config.pkiDir, keys: config.keysDir, issued }, `identities in ${config.pkiDir} and ${config.keysDir}${issued.length > 0 ? ` (issued ${issued.join(', ')})` : ' (all current)'}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`deploy takes render or identities${action ? `, not "${action}"` : ''}`);
+  }
+}
+
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   audit: auditCommand,
   up,
@@ -256,6 +288,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   start: (args) => proveCommand(args),
   token,
   client,
+  deploy,
 };
 
 async function main(argv: string[]): Promise<number> {

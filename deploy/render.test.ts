@@ -1,13 +1,38 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { topology } from '@msa-poc/contracts';
 import { exposedMetrics, grafanaDashboard, queriedMetrics } from './monitoring.js';
-import { renderFiles, staleFiles } from './render.js';
+import { repositoryRoot } from './images.js';
+import { renderFiles, staleFiles, targets, writeFiles } from './render.js';
 
-describe('generated monitoring files', () => {
-  test('the committed files are what the topology renders now (run `npm run deploy:render` after changing it)', () => {
+describe('generated deployment files', () => {
+  test('the committed files of every target are what the topology renders now (run `npm run deploy:render` after changing it)', () => {
     assert.deepEqual(staleFiles(), []);
+    assert.deepEqual(targets, ['compose', 'k8s', 'monitoring']);
+  });
+
+  test('every generated file says it is generated and by what, and renders the same twice', () => {
+    for (const file of renderFiles()) {
+      if (file.path.endsWith('.json')) continue; // JSON has no comments: the dashboard's description says it
+      assert.match(file.content, /^# Generated from packages\/contracts\/topology\.ts by deploy\/\w+\.ts/, file.path);
+    }
+    assert.deepEqual(renderFiles(), renderFiles());
+  });
+
+  test('written elsewhere, the compose file still builds from and mounts identities of this repository', () => {
+    const out = mkdtempSync(join(tmpdir(), 'poc-render-'));
+    try {
+      assert.deepEqual(writeFiles(out, ['compose']).map((p) => resolve(p)), [join(out, 'compose.yaml')]);
+      const compose = parse(readFileSync(join(out, 'compose.yaml'), 'utf8')) as { services: { orders: { build: { context: string } } }; secrets: Record<string, { file: string }> };
+      assert.equal(resolve(out, compose.services.orders.build.context), resolve(repositoryRoot));
+      assert.equal(resolve(out, compose.secrets['pki-ca.crt']!.file), join(resolve(repositoryRoot), '.poc/pki/ca.crt'));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   test('Prometheus scrapes every admin port in the topology, labelled with its service', () => {

@@ -3,13 +3,14 @@
  * its dependencies, the mTLS server, the admin port, readiness, and graceful shutdown. A service
  * declares what it is; this file makes it a process.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { serviceEntry, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { serviceEntry, spiffeId, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
 import { listenError, loadConfig, type PlatformConfig } from './config.js';
-import { loadIdentity, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
+import { loadIdentity, spiffeIdOf, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
 import { createServer, type Handlers } from './server.js';
 import { stopOnSignals } from './shutdown.js';
@@ -160,8 +161,33 @@ function portError(error: unknown, service: string, what: 'port' | 'admin port',
   return listenError(error, what === 'port' ? service : `${service}'s admin server`, port, `POC_${service.toUpperCase()}_${what === 'port' ? 'PORT' : 'ADMIN_PORT'}`);
 }
 
+/**
+ * What `main.js --self-check` verifies before exiting, without opening a port or reaching a neighbour:
+ * the configuration loads, and the identity is this service's (its SPIFFE id, a key that matches, a
+ * chain to the CA). A container image is smoke-tested with it.
+ */
+export function selfCheck(name: ServiceName, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const config = loadConfig(env);
+  const identity = loadIdentity(config.pkiDir, name);
+  const cert = new X509Certificate(identity.cert);
+  const found = spiffeIdOf({ subjectaltname: cert.subjectAltName });
+  if (found !== spiffeId(name)) throw new Error(`${config.pkiDir}/${name}.crt names ${found ?? 'no SPIFFE id'}, not ${spiffeId(name)}; issue ${name} its own certificate`);
+  if (!cert.checkPrivateKey(createPrivateKey(identity.key))) throw new Error(`${config.pkiDir}/${name}.key does not belong to ${name}.crt; issue them again together`);
+  if (!cert.checkIssued(new X509Certificate(identity.ca))) throw new Error(`${config.pkiDir}/${name}.crt is not issued by ${config.pkiDir}/ca.crt; issue it again from that CA`);
+  return `${name}: ${config.profile} configuration and identity ${spiffeId(name)} are valid (certificate until ${cert.validTo})`;
+}
+
 /** Entry point of a service process: start, then stop gracefully on SIGINT/SIGTERM within 10 s. */
 export async function runService<C extends ServiceContract, D extends Dependencies>(definition: ServiceDefinition<C, D>): Promise<void> {
+  if (process.argv.includes('--self-check')) {
+    try {
+      process.stdout.write(`${selfCheck(definition.contract.service)}\n`);
+      process.exit(0);
+    } catch (error) {
+      process.stderr.write(`${definition.contract.service} self-check failed: ${(error as Error).message}\n`);
+      process.exit(1);
+    }
+  }
   let running: RunningService;
   try {
     running = await startService(definition);
