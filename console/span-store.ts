@@ -4,7 +4,7 @@
  * its middle; what was dropped is counted. Indexed by trace id and by request id; the other
  * searches scan per-trace summaries, which is cheap at this size.
  */
-import { integerAttribute, stringAttribute, type Attributes, type Span, type SpanEvent, type SpanKind, type SpanStatus } from './span.js';
+import { integerAttribute, stringAttribute, type Attributes, type Span } from './span.js';
 
 export interface SpanStoreLimits {
   readonly maxSpans: number;
@@ -61,22 +61,12 @@ export interface WaterfallLink {
   readonly target?: { readonly service: string; readonly name: string; readonly sameTrace: boolean };
 }
 
-export interface WaterfallSpan {
-  readonly spanId: string;
-  readonly parentSpanId?: string;
-  readonly name: string;
-  readonly kind: SpanKind;
-  readonly service: string;
+/** A span as the waterfall shows it: the stored span, placed in its trace, its links resolved. */
+export interface WaterfallSpan extends Omit<Span, 'traceId' | 'links'> {
   /** Nesting in the waterfall: 0 for roots, and for spans whose parent has not arrived. */
   readonly depth: number;
-  readonly startUnixMs: number;
   /** From the start of the trace. */
   readonly offsetMs: number;
-  readonly durationMs: number;
-  readonly status: SpanStatus;
-  readonly statusMessage?: string;
-  readonly attributes: Attributes;
-  readonly events: readonly SpanEvent[];
   readonly links: readonly WaterfallLink[];
 }
 

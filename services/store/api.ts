@@ -48,6 +48,25 @@ function republish(original: AnyCloudEvent, stamp: (event: AnyCloudEvent, subjec
   return { event, subject: published.subject };
 }
 
+/**
+ * Ends a publish span with the transaction that writes the event: published when the write
+ * committed an event, discarded when it wrote none (a replayed request), failed when it threw.
+ * `publication` may be a getter: a replay knows whether it publishes only inside its transaction.
+ */
+async function settled<R>(publication: Publication | undefined | (() => Publication | undefined), write: Promise<R>, wroteEvent: (result: R) => boolean): Promise<R> {
+  const current = () => (typeof publication === 'function' ? publication() : publication);
+  let result: R;
+  try {
+    result = await write;
+  } catch (error) {
+    current()?.end(error);
+    throw error;
+  }
+  if (wroteEvent(result)) current()?.end();
+  else current()?.discard();
+  return result;
+}
+
 const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? caller.service : 'public');
 
 export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, eventOptions: EventOptions): Handlers<typeof storeContract> {
@@ -85,18 +104,10 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
         publication?.discard();
         return { status: 422, body: problem('orderRule', `The total ${order.total.amount} is not the sum of the lines (${fromMinor(lines)}).`) };
       }
-      let result: repository.PlaceOrderResult;
-      try {
-        result = await repository.placeOrder(db, {
-          key: headers['idempotency-key'], requestHash: body.requestHash, order,
-          event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
-        });
-      } catch (error) {
-        publication?.end(error);
-        throw error;
-      }
-      if (result.outcome === 'created') publication?.end();
-      else publication?.discard();
+      const result = await settled(publication, repository.placeOrder(db, {
+        key: headers['idempotency-key'], requestHash: body.requestHash, order,
+        event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
+      }), (r) => r.outcome === 'created');
       switch (result.outcome) {
         case 'created':
           feed.notify();
@@ -185,17 +196,12 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
         publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, { system: 'outbox-feed', destination: subject }, event.id) : undefined;
         return publication ? publication.stamp(event) : withTraceContext(event, context.active());
       };
-      const result = await repository.replayDeadLetter(db, {
+      const result = await settled(() => publication, repository.replayDeadLetter(db, {
         id: params.id,
         by: workloadOf(caller),
         republish: (original) => republish(original, stamp),
         audit: { actor: caller.kind === 'service' ? spiffeId(caller.service) : 'public', requestId: currentContext()?.requestId, traceId: currentTraceId() },
-      }).catch((error: unknown) => {
-        publication?.end(error);
-        throw error;
-      });
-      if (result.outcome === 'replayed') publication?.end();
-      else publication?.discard();
+      }), (r) => r.outcome === 'replayed');
       switch (result.outcome) {
         case 'replayed':
           feed.notify();
