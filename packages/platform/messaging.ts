@@ -41,6 +41,13 @@ export function withTraceContext<E extends Carrier>(event: E, ctx: Context): E {
   return stamped as E;
 }
 
+/** The messaging attributes of one operation on a hop: what every span of the transport carries. */
+export const hopAttributes = (hop: Hop, operation: 'publish' | 'process' | 'receive' | 'settle'): Record<string, string> => ({
+  [attr.messagingSystem]: hop.system,
+  [attr.messagingDestination]: hop.destination,
+  [attr.messagingOperation]: operation,
+});
+
 /**
  * Starts publishing one event. The span is a child of `parent` (by default the active context) and
  * may link to what triggered the publish (a relay batch).
@@ -49,12 +56,7 @@ export function startPublish(telemetry: EventTelemetry, hop: Hop, eventId: strin
   const parent = options.parent ?? context.active();
   const span = telemetry.tracer.startSpan(`publish ${hop.destination}`, {
     kind: SpanKind.PRODUCER,
-    attributes: {
-      [attr.messagingSystem]: hop.system,
-      [attr.messagingDestination]: hop.destination,
-      [attr.messagingOperation]: 'publish',
-      [attr.messagingMessageId]: eventId,
-    },
+    attributes: { ...hopAttributes(hop, 'publish'), [attr.messagingMessageId]: eventId },
     ...(options.links ? { links: options.links } : {}),
   }, parent);
   const started = performance.now();
@@ -95,9 +97,7 @@ export async function processEvent<T>(telemetry: EventTelemetry, hop: Hop, deliv
   const span = telemetry.tracer.startSpan(`process ${hop.destination}`, {
     kind: SpanKind.CONSUMER,
     attributes: {
-      [attr.messagingSystem]: hop.system,
-      [attr.messagingDestination]: hop.destination,
-      [attr.messagingOperation]: 'process',
+      ...hopAttributes(hop, 'process'),
       [attr.messagingMessageId]: delivered.event.id,
       [attr.messagingConsumerGroup]: delivered.consumer,
       [attr.messagingDeliveryCount]: delivered.attempt,

@@ -7,8 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyCloudEvent } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
 import { orderPlaced, orderStream } from '@msa-poc/contracts';
-import { processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
-import { attr } from '@msa-poc/platform/tracing';
+import { hopAttributes, processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
 import { backoffDelay } from '@msa-poc/platform/resilience';
 import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
 
@@ -50,8 +49,8 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
   // The feed's calls are this transport's receive and settle, as JetStream's pull and ack are that one's;
   // marked so, a reader (the console) can tell a long poll that waits by design from a slow call.
-  const receiving = { [attr.messagingSystem]: hop.system, [attr.messagingDestination]: hop.destination, [attr.messagingOperation]: 'receive' };
-  const settling = { ...receiving, [attr.messagingOperation]: 'settle' };
+  const receiving = hopAttributes(hop, 'receive');
+  const settling = hopAttributes(hop, 'settle');
   let unfinished = 0;
 
   const attemptOnce = async (event: AnyCloudEvent, attempt: number): Promise<AttemptResult> => {
