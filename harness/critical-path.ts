@@ -3,6 +3,7 @@
  * waited for) attributed to services and to the hops between them, and the chatter (calls, bytes
  * and round trips per hop) each user request causes.
  */
+import { round } from './numbers.js';
 
 export type SpanKind = 'server' | 'client' | 'producer' | 'consumer' | 'internal';
 
@@ -155,4 +156,3 @@ export function summarizeChatter(traces: readonly (readonly SpanRecord[])[]): Ch
   };
 }
 
-const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -15,6 +15,7 @@ import type { CheckT, FaultT, PhaseT, RecommendationT, Report } from './report-s
 import { defaultScenario, ScenarioRunner, type ScenarioDefinition } from './scenario.js';
 import { LoadMonitor, type ServiceLoad } from './scrape.js';
 import type { SystemHandle } from './system-handle.js';
+import { round } from './numbers.js';
 
 export interface ProveOptions {
   readonly quick: boolean;
@@ -62,7 +63,6 @@ interface Completion {
 const served = (status: number) => status < 500 && status !== 429;
 
 const fmtShare = (share: number) => `${(share * 100).toFixed(0)} %`;
-const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 const errorRateOf = (r: LoadResult) => (r.intended === 0 ? 0 : round(r.failed / r.intended, 4));
 
 /**

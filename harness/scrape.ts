@@ -2,6 +2,7 @@
  * Reads what each service says about itself on its admin port: event-loop utilisation and CPU,
  * the evidence for which service saturated first.
  */
+import { round } from './numbers.js';
 export interface ServiceSample {
   readonly service: string;
   /** Cumulative server-side request counts per histogram bucket bound (seconds), all routes together. */
@@ -129,4 +130,3 @@ export class LoadMonitor {
   }
 }
 
-const round = (value: number) => Math.round(value * 1000) / 1000;
