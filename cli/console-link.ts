@@ -16,6 +16,8 @@ export interface LinkedConsole {
   readonly config: PlatformConfig;
   /** What the services' environment needs for that. */
   readonly env: Record<string, string>;
+  /** False when the user's OTEL_* settings send the spans elsewhere or turn tracing off. */
+  readonly receivesSpans: boolean;
 }
 
 /** Lines of the console's own log, one JSON record each, handed to `onLine`. */
@@ -45,7 +47,7 @@ export async function startLinkedConsole(options: {
   // A collector the user chose, or tracing turned off, wins; the console then shows no traces, which `poc up` says.
   const userChoice = options.env.OTEL_EXPORTER_OTLP_ENDPOINT || options.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || base.tracing.exportSpans === false;
   const env: Record<string, string> = userChoice ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: running.otlpUrl };
-  return { console: running, config: loadConfig({ ...options.env, ...env }), env };
+  return { console: running, config: loadConfig({ ...options.env, ...env }), env, receivesSpans: !userChoice };
 }
 
 const numberAttribute = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);

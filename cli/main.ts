@@ -103,7 +103,7 @@ async function up(args: string[]): Promise<number> {
     throw error;
   }
   const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
-  const tracesGoElsewhere = Object.keys(linked.env).length === 0;
+  const tracesGoElsewhere = !linked.receivesSpans;
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
   } else {

@@ -151,7 +151,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
       },
       {
         quick: command.quick, seed: command.seed, objective: { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, storeProxy, databaseProxy, progress, ...(scenario ? { scenario } : {}),
-        ...(Object.keys(linked.env).length > 0 ? { traces: async (from: number, to: number) => tracesBetween(collector, from, to) } : {}),
+        ...(linked.receivesSpans ? { traces: async (from: number, to: number) => tracesBetween(collector, from, to) } : {}),
       },
     );
     await store.close();
