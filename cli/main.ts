@@ -13,6 +13,7 @@ import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { newService } from './scaffold.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -40,6 +41,10 @@ commands:
                                    (default: all of them, into deploy/)
   deploy identities                create the CA, the certificates and every key file the
                                    container deployments mount (under POC_HOME, default .poc)
+  new service NAME [--calls a,b] [--called-by c] [--role "…"] [--dry-run]
+                                   scaffold a service: its folder, contract, topology entry and
+                                   allow-lists, its callers' typed clients; then build and regenerate
+                                   the deployment files and the contract snapshot
 
 options:
   --profile embedded|production    database and event transport (default: embedded)
@@ -289,6 +294,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   token,
   client,
   deploy,
+  new: async (args) => newService(args),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
+import { orderStream, serviceEnvName, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -41,8 +41,8 @@ export async function freePorts(count: number): Promise<number[]> {
 export async function freeServicePorts(): Promise<Record<string, string>> {
   const ports = await freePorts(topology.length * 2);
   return Object.fromEntries(topology.flatMap((entry, i) => [
-    [`POC_${entry.name.toUpperCase()}_PORT`, String(ports[2 * i])],
-    [`POC_${entry.name.toUpperCase()}_ADMIN_PORT`, String(ports[2 * i + 1])],
+    [serviceEnvName(entry.name, 'PORT'), String(ports[2 * i])],
+    [serviceEnvName(entry.name, 'ADMIN_PORT'), String(ports[2 * i + 1])],
   ]));
 }
 
@@ -96,7 +96,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   Object.assign(env, await freeServicePorts());
-  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  for (const entry of topology) delete env[serviceEnvName(entry.name, 'URL')];
   let dropDatabase = async (): Promise<void> => undefined;
   if (env.POC_PROFILE === 'production') {
     // A database of its own per test system, and a clean event stream: runs never see each other's orders.

@@ -7,8 +7,8 @@
  * Paths are relative to the file, as compose resolves them: the build context is the repository
  * and the identities are the ones `npx poc deploy identities` writes to its .poc folder.
  */
-import { startOrder, topology } from '@msa-poc/contracts';
-import { consoleWorkload, imageName, serviceEnv, serviceWorkloads, type BackingService, type Workload } from './workloads.js';
+import { serviceEnvName, startOrder, topology } from '@msa-poc/contracts';
+import { consoleWorkload, imageName, serviceWorkloads, type BackingService, type Workload } from './workloads.js';
 
 type Yaml = Record<string, unknown>;
 
@@ -63,7 +63,7 @@ function sharedEnvironment(): Yaml {
   };
   for (const service of topology) {
     // The gateway's URL is its public origin: the base of every DPoP `htu` and what the partner signs.
-    env[serviceEnv(service.name, 'URL')] = service.exposure === 'public' ? publicUrl : `https://${service.name}:${service.port}`;
+    env[serviceEnvName(service.name, 'URL')] = service.exposure === 'public' ? publicUrl : `https://${service.name}:${service.port}`;
   }
   return env;
 }

@@ -31,7 +31,7 @@ describe('images', () => {
   test('every workload of the topology gets an image, and an unknown one is named with the choices', () => {
     assert.deepEqual(selectWorkloads(undefined).map((w) => w.name), allWorkloads().map((w) => w.name));
     assert.ok(topology.every((s) => selectWorkloads(undefined).some((w) => w.name === s.name)));
-    assert.throws(() => selectWorkloads('orders,inventory'), /--service "inventory" is not a workload; choose from gateway, orders/);
+    assert.throws(() => selectWorkloads('orders,no-such-service'), /--service "no-such-service" is not a workload; choose from gateway, orders/);
   });
 
   test('the Containerfile is generic, defaults to an official slim Node LTS, runs unprivileged and checks the admin port', () => {

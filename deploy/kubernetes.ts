@@ -4,7 +4,8 @@
  * exactly the callers its contract names, and a cert-manager Certificate carrying its SPIFFE id.
  * PostgreSQL, NATS and Redis are outside the cluster's workloads: ExternalName Services name them.
  */
-import { imageName, serviceEnv, serviceWorkloads, type BackingService, type Workload } from './workloads.js';
+import { serviceEnvName } from '@msa-poc/contracts';
+import { imageName, serviceWorkloads, type BackingService, type Workload } from './workloads.js';
 import { defaultRegistry, defaultTag } from './images.js';
 
 export type Manifest = Record<string, unknown> & { readonly apiVersion: string; readonly kind: string; readonly metadata: Record<string, unknown> & { readonly name: string } };
@@ -50,7 +51,7 @@ function configManifests(): Manifest[] {
   };
   for (const workload of serviceWorkloads()) {
     // The gateway's URL is its public origin (DPoP `htu`, what the partner signs): patch it to the public host.
-    data[serviceEnv(workload.name, 'URL')] = `https://${serviceHost(workload.name)}:${workload.ports[0]!.port}`;
+    data[serviceEnvName(workload.name, 'URL')] = `https://${serviceHost(workload.name)}:${workload.ports[0]!.port}`;
   }
   const sortedData = Object.fromEntries(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
   return [

@@ -111,8 +111,6 @@ export const serviceWorkloads = (): Workload[] => topology.map(serviceWorkload);
 /** Everything an image is built for: the services, then the console. */
 export const allWorkloads = (): Workload[] => [...serviceWorkloads(), consoleWorkload];
 
-/** `POC_<NAME>_<WHAT>`, as packages/platform/config.ts reads it. */
-export const serviceEnv = (name: string, what: 'URL' | 'PORT' | 'ADMIN_PORT'): string => `POC_${name.toUpperCase()}_${what}`;
 
 /** The image a workload runs, `<registry>/<name>:<tag>`. */
 export const imageName = (registry: string, workload: Pick<Workload, 'name'>, tag: string): string => `${registry}/${workload.name}:${tag}`;

@@ -32,6 +32,9 @@ export function serviceEntry(name: ServiceName): (typeof topology)[number] {
   return entry;
 }
 
+/** A service's setting in the environment: `POC_<NAME>_PORT`, a hyphen in the name read as an underscore. */
+export const serviceEnvName = (service: string, setting: 'PORT' | 'ADMIN_PORT' | 'URL'): string => `POC_${service.toUpperCase().replaceAll('-', '_')}_${setting}`;
+
 export function isServiceName(value: string): value is ServiceName {
   return (serviceNames as readonly string[]).includes(value);
 }

@@ -3,7 +3,7 @@
  * reported with the variable's name, its value and what would be accepted.
  */
 import { resolve } from 'node:path';
-import { serviceNames, topology, type ServiceName } from '@msa-poc/contracts';
+import { serviceEnvName, serviceNames, topology, type ServiceName } from '@msa-poc/contracts';
 
 export type Profile = 'embedded' | 'production';
 
@@ -60,7 +60,7 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const envName = (service: ServiceName, what: 'PORT' | 'ADMIN_PORT' | 'URL') => `POC_${service.toUpperCase()}_${what}`;
+const envName = serviceEnvName;
 
 function port(env: Env, name: string, fallback: number): number {
   const raw = env[name];

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { serviceEntry, spiffeId, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
+import { serviceEntry, serviceEnvName, spiffeId, type ServiceContract, type ServiceName } from '@msa-poc/contracts';
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
@@ -158,7 +158,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
 }
 
 function portError(error: unknown, service: string, what: 'port' | 'admin port', port: number): Error {
-  return listenError(error, what === 'port' ? service : `${service}'s admin server`, port, `POC_${service.toUpperCase()}_${what === 'port' ? 'PORT' : 'ADMIN_PORT'}`);
+  return listenError(error, what === 'port' ? service : `${service}'s admin server`, port, serviceEnvName(service, what === 'port' ? 'PORT' : 'ADMIN_PORT'));
 }
 
 /**
