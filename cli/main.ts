@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
-import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
+import { ConfigError, endpointOf, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
 import { formatLine } from './logs.js';
@@ -107,7 +107,7 @@ async function up(args: string[]): Promise<number> {
     await stopAll();
     throw error;
   }
-  const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
+  const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: endpointOf(config, name).url, admin: `http://${config.adminHost}:${endpointOf(config, name).adminPort}` }]));
   const tracesGoElsewhere = !linked.receivesSpans;
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);

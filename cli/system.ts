@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { clientWorkloads, startOrder, topology, type ServiceName } from '@msa-poc/contracts';
-import { configEnv, type PlatformConfig } from '@msa-poc/platform/config';
+import { clientWorkloads, serviceEntry, startOrder, topology, type ServiceName } from '@msa-poc/contracts';
+import { configEnv, endpointOf, type PlatformConfig } from '@msa-poc/platform/config';
 import { ensurePki } from '@msa-poc/platform/pki';
 import { ensureSigningKey } from '@msa-poc/platform/signatures';
 
@@ -35,7 +35,7 @@ export interface StartOptions {
   readonly extraEnv?: Record<string, string>;
 }
 
-export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
+export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../${serviceEntry(name).program ?? `services/${name}`}/dist/main.js`, import.meta.url));
 
 /** Creates what a fresh machine lacks: the CA, the services' and the console's certificates, and the signing keys. */
 export async function prepareIdentities(config: PlatformConfig): Promise<string[]> {
@@ -57,7 +57,7 @@ function portFree(port: number, host: string): Promise<boolean> {
 export async function checkPorts(config: PlatformConfig): Promise<void> {
   const busy: string[] = [];
   for (const { name } of topology) {
-    const endpoint = config.endpoints[name];
+    const endpoint = endpointOf(config, name);
     if (!(await portFree(endpoint.port, config.host))) busy.push(`${endpoint.port} (${name})`);
     if (!(await portFree(endpoint.adminPort, config.adminHost))) busy.push(`${endpoint.adminPort} (${name} admin)`);
   }
@@ -98,8 +98,9 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   // them in reverse order; the IPC channel closing tells a service that `poc` itself died.
   const spawnOne = (name: ServiceName): ServiceProcess => {
     exits.delete(name);
-    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
-    const endpoint = config.endpoints[name];
+    // POC_SERVICE tells a program that runs several services (the synthetic one) which it is.
+    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env: { ...env, POC_SERVICE: name }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const endpoint = endpointOf(config, name);
     const service: ServiceProcess = { name, child, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(name, line));

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { orderStream, serviceEnvName, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
-import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
+import { endpointOf, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import type { RunningConsole } from '@msa-poc/console/console';
@@ -143,7 +143,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     logs,
     console: linked?.console,
     client(contract, as) {
-      const handle = createClient(contract, { origin: config.endpoints[contract.service].url, peer: contract.service, connect: tlsClientOptions(loadIdentity(config.pkiDir, as), contract.service) });
+      const handle = createClient(contract, { origin: endpointOf(config, contract.service).url, peer: contract.service, connect: tlsClientOptions(loadIdentity(config.pkiDir, as), contract.service) });
       handles.push(handle as unknown as ClientHandle<ServiceContract>);
       return handle;
     },

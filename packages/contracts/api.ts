@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
+import { RelayQuery, RelayReply } from './synthetic.js';
 import { Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList } from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
@@ -20,7 +21,7 @@ const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Stri
 
 export const apiContract = contract({
   service: 'gateway',
-  version: '1.0.0',
+  version: '1.1.0',
   routes: {
     token: route({
       method: 'POST', path: '/oauth/token',
@@ -59,6 +60,10 @@ export const apiContract = contract({
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",
       body: FulfilmentCallback, responses: { 200: Ack, 401: Problem, 404: Problem, 409: Problem }, callers: 'public', idempotent: true,
+    }),
+    relay: route({
+      method: 'GET', path: '/v1/relay', summary: 'Cross the synthetic services of `poc up --topology synthetic:N`; 404 when the system runs none.',
+      query: RelayQuery, responses: { 200: RelayReply, 404: Problem, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
     }),
   },
 });

@@ -11,6 +11,7 @@ export { ordersContract } from './orders.js';
 export { integrationContract } from './integration.js';
 export { partnerContract, FulfilmentRequest, FulfilmentReceipt } from './partner.js';
 export { apiContract } from './api.js';
+export { relayContract, RelayQuery, RelayReply, type RelayContract } from './synthetic.js';
 export { openapi } from './openapi.js';
 export { snapshotOf, unannouncedBreaks, type Snapshot } from './compatibility.js';
 

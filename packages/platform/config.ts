@@ -3,7 +3,7 @@
  * reported with the variable's name, its value and what would be accepted.
  */
 import { resolve } from 'node:path';
-import { serviceEnvName, serviceNames, topology, type ServiceName } from '@msa-poc/contracts';
+import { serviceEnvName, serviceNames, syntheticTopology, topology, type ServiceName } from '@msa-poc/contracts';
 
 export type Profile = 'embedded' | 'production';
 
@@ -22,6 +22,7 @@ export interface PlatformConfig {
   readonly keysDir: string;
   readonly dataDir: string;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Every service of the topology; a synthetic one is read through `endpointOf`. */
   readonly endpoints: Readonly<Record<ServiceName, Endpoint>>;
   readonly databaseUrl: string | undefined;
   readonly natsUrl: string | undefined;
@@ -108,7 +109,8 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
   const production = profile === 'production';
   const ports = new Map<number, string>();
   for (const name of serviceNames) {
-    for (const [kind, value] of [['port', endpoints[name].port], ['admin port', endpoints[name].adminPort]] as const) {
+    const { port: servicePort, adminPort } = endpoints[name]!;
+    for (const [kind, value] of [['port', servicePort], ['admin port', adminPort]] as const) {
       const clash = ports.get(value);
       if (clash) throw new ConfigError(`port ${value} is configured twice: ${clash} and ${name} ${kind}; give each its own`);
       ports.set(value, `${name} ${kind}`);
@@ -172,14 +174,23 @@ function ratio(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+/** A service's endpoint: every service of the topology this process runs has one. */
+export function endpointOf(config: Pick<PlatformConfig, 'endpoints'>, name: ServiceName): Endpoint {
+  const endpoint = config.endpoints[name];
+  if (!endpoint) throw new ConfigError(`${name} has no endpoint: the topology this process runs does not list it (a synthetic service needs POC_TOPOLOGY, as poc up --topology sets it)`);
+  return endpoint;
+}
+
 /** The environment that makes a child process see the same configuration. */
 export function configEnv(config: PlatformConfig): Record<string, string> {
   const env: Record<string, string> = { POC_PROFILE: config.profile, POC_HOME: config.home, POC_DATA_DIR: config.dataDir, POC_LOG_LEVEL: config.logLevel };
   for (const name of serviceNames) {
-    env[envName(name, 'PORT')] = String(config.endpoints[name].port);
-    env[envName(name, 'ADMIN_PORT')] = String(config.endpoints[name].adminPort);
-    env[envName(name, 'URL')] = config.endpoints[name].url;
+    env[envName(name, 'PORT')] = String(endpointOf(config, name).port);
+    env[envName(name, 'ADMIN_PORT')] = String(endpointOf(config, name).adminPort);
+    env[envName(name, 'URL')] = endpointOf(config, name).url;
   }
+  const synthetic = syntheticTopology();
+  if (synthetic) env.POC_TOPOLOGY = synthetic;
   if (config.databaseUrl) env.POC_DATABASE_URL = config.databaseUrl;
   if (config.natsUrl) env.POC_NATS_URL = config.natsUrl;
   if (config.redisUrl) env.POC_REDIS_URL = config.redisUrl;

@@ -9,7 +9,7 @@ import { serviceEntry, serviceEnvName, spiffeId, type ServiceContract, type Serv
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
-import { listenError, loadConfig, type PlatformConfig } from './config.js';
+import { endpointOf, listenError, loadConfig, type PlatformConfig } from './config.js';
 import { loadIdentity, spiffeIdOf, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
 import { createServer, type Handlers } from './server.js';
@@ -17,7 +17,8 @@ import { stopOnSignals } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry.js';
 import { createTracing, type Tracer } from './tracing.js';
 
-type Dependencies = Readonly<Record<string, ServiceContract>>;
+/** The contracts a service calls, by the name its code uses; an absent one (a topology without it) gets no client. */
+type Dependencies = Readonly<Record<string, ServiceContract | undefined>>;
 
 export interface ServiceContext<D extends Dependencies> {
   readonly name: ServiceName;
@@ -28,7 +29,7 @@ export interface ServiceContext<D extends Dependencies> {
   /** This service's tracer, for spans of work that is not a request or a call (database statements, event hops). */
   readonly tracer: Tracer;
   /** Typed clients, one per dependency, over mutual TLS. */
-  readonly clients: { readonly [K in keyof D]: Client<D[K]> };
+  readonly clients: { readonly [K in keyof D]: undefined extends D[K] ? Client<NonNullable<D[K]>> | undefined : Client<NonNullable<D[K]>> };
 }
 
 export interface ServiceInstance<C extends ServiceContract> {
@@ -84,16 +85,17 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const tracing = createTracing({ service: name, settings: config.tracing, metrics, log });
   const { tracer } = tracing;
   const identity = loadIdentity(config.pkiDir, name);
-  const endpoint = config.endpoints[name];
+  const endpoint = endpointOf(config, name);
 
   const extra: Partial<Record<keyof D, Partial<ClientOptions>>> = definition.clientOptions?.({ config, env }) ?? {};
   const handles: ClientHandle<ServiceContract>[] = [];
   const peerChecks: ReadinessCheck[] = [];
   const clients: Record<string, Client<ServiceContract>> = {};
   for (const [key, contract] of Object.entries(definition.dependencies)) {
+    if (!contract) continue;
     const peer = contract.service;
     const handle = createClient(contract, {
-      origin: config.endpoints[peer].url,
+      origin: endpointOf(config, peer).url,
       peer,
       // External parties get no client certificate of ours: they authenticate our signatures instead.
       connect: clientTls(identity, peer),

@@ -3,7 +3,7 @@
  * gateway holds no business logic; it decides who may ask, not what the answer is.
  */
 import type { KeyObject } from 'node:crypto';
-import { problem, type apiContract, type integrationContract, type ordersContract } from '@msa-poc/contracts';
+import { problem, type apiContract, type integrationContract, type ordersContract, type RelayContract } from '@msa-poc/contracts';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { verifyRequest } from '@msa-poc/platform/signatures';
 import { identifyCaller } from '@msa-poc/platform/tracing';
@@ -13,6 +13,8 @@ import type { EdgeAuth } from './edge-auth.js';
 export interface EdgeDeps {
   readonly orders: Client<typeof ordersContract>;
   readonly integration: Client<typeof integrationContract>;
+  /** The first synthetic service, when the system runs a synthetic topology. */
+  readonly relay: Client<RelayContract> | undefined;
   readonly auth: EdgeAuth;
   readonly jwks: () => { keys: Record<string, string>[] };
   readonly partnerKey: KeyObject;
@@ -23,7 +25,7 @@ export interface EdgeDeps {
 /** Adds the edge's own response fields (rate-limit state) to an answer from inside. */
 const withHeaders = <R extends { readonly headers?: Readonly<Record<string, string>> }>(reply: R, headers: Readonly<Record<string, string>>): R => ({ ...reply, headers: { ...reply.headers, ...headers } });
 
-export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce, audit }: EdgeDeps): Handlers<typeof apiContract> {
+export function gatewayApi({ orders, integration, relay, auth, jwks, partnerKey, seenNonce, audit }: EdgeDeps): Handlers<typeof apiContract> {
   return {
     token: ({ body, http }) => auth.token(body, http),
 
@@ -62,6 +64,11 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
       if (!verdict.ok) return { status: 401, body: problem('badSignature', `${verdict.reason}. Callbacks must be signed by the partner's registered key.`) };
       identifyCaller(verdict.keyId);
       return integration.partnerCallback({ body });
+    },
+    relay: async ({ http, query }) => {
+      const caller = await auth.authenticate(http, 'orders:read');
+      if (!relay) return { status: 404, body: problem('notFound', 'This system runs no synthetic services; start it with poc up --topology synthetic:N.'), headers: caller.headers };
+      return withHeaders(await relay.relay({ query }), caller.headers);
     },
   };
 }

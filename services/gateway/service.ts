@@ -4,7 +4,7 @@
  * mutual TLS. The only service reachable from outside.
  */
 import { createClient as createRedisClient } from 'redis';
-import { apiContract, integrationContract, ordersContract, storeContract } from '@msa-poc/contracts';
+import { apiContract, integrationContract, ordersContract, relayContract, storeContract, syntheticEntry, syntheticTopology } from '@msa-poc/contracts';
 import { intSetting } from '@msa-poc/platform/config';
 import { Counter } from '@msa-poc/platform/metrics';
 import { ReplayCache } from '@msa-poc/platform/replay';
@@ -23,7 +23,8 @@ import { MemoryRateLimiter, policies, policyName, RedisRateLimiter, type RateLim
 
 export const gatewayService = defineService({
   contract: apiContract,
-  dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract },
+  // The synthetic services' entry exists only in a synthetic topology (poc up --topology synthetic:N).
+  dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract, relay: syntheticTopology() ? relayContract(syntheticEntry) : undefined },
   async setup({ clients, config, env, log, metrics }) {
     const rejections = new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by rate-limit policy (RATE:BURST as configured)', labelNames: ['policy'], registers: [metrics.registry] });
     const origin = config.endpoints.gateway.url;
@@ -68,6 +69,7 @@ export const gatewayService = defineService({
       handlers: gatewayApi({
         orders: clients.orders,
         integration: clients.integration,
+        relay: clients.relay,
         auth,
         jwks: () => signer.jwks() as unknown as { keys: Record<string, string>[] },
         partnerKey: loadVerifyKey(config.keysDir, 'partner'),
