@@ -23,6 +23,21 @@ test('an unknown command or option is a usage error: exit code 2 and the usage t
   assert.match(profile.stderr, /--profile must be embedded or production/);
 });
 
+test('a synthetic topology that cannot be laid out is a usage error before anything starts', () => {
+  const small = run(['up', '--topology', 'synthetic:3']);
+  assert.equal(small.status, 2);
+  assert.match(small.stderr, /--topology: "synthetic:3" is not a synthetic topology: write synthetic:N\[,depth,fanout\] with N from 6/);
+  const shallow = run(['grow', '--topology', 'synthetic:40,2,2']);
+  assert.equal(shallow.status, 2);
+  assert.match(shallow.stderr, /35 synthetic services do not fit 2 levels of fan-out 2/);
+});
+
+test('poc new service refuses an unknown callee with exit code 1 and writes nothing', () => {
+  const refused = run(['new', 'service', 'inventory', '--calls', 'warehouse']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /--calls names "warehouse", which is not a service/);
+});
+
 test('a bad setting is refused before anything starts, naming the variable', () => {
   const result = run(['up'], { POC_ORDERS_PORT: '70000' });
   assert.equal(result.status, 2);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { serviceNames, topology } from '@msa-poc/contracts';
+import { extendTopology, serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, endpointOf, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
@@ -14,6 +14,7 @@ import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
 import { newService } from './scaffold.js';
+import { formatGrowReport, runGrow } from './grow.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -25,8 +26,14 @@ commands:
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
                                    faults that need its processes are skipped
-  up                               start every service and the console (http://127.0.0.1:8090) and print
-                                   their URLs; Ctrl-C stops them gracefully
+  up [--topology synthetic:N[,depth,fanout]]
+                                   start every service and the console (http://127.0.0.1:8090) and print
+                                   their URLs; Ctrl-C stops them gracefully. --topology adds generated
+                                   pass-through services up to N processes (GET /v1/relay crosses them)
+  grow [--topology synthetic:N[,depth,fanout]] [--quick] [--skip-knee]
+                                   start a synthetic topology (default synthetic:30) on free ports and
+                                   measure the time until all are ready, memory per service, and the
+                                   knee of a request crossing 1 vs 5 services
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
   client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
@@ -74,9 +81,28 @@ const configFor = (profile: string | undefined): PlatformConfig => loadConfig(en
 
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
+/** Extends the topology before anything reads it; the spec then travels to every process in POC_TOPOLOGY. */
+function useTopology(spec: string): string {
+  try {
+    extendTopology(spec);
+  } catch (error) {
+    throw new UsageError(`--topology: ${(error as Error).message}`);
+  }
+  return spec;
+}
+
+async function grow(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { topology: { type: 'string', default: 'synthetic:30' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, 'skip-knee': { type: 'boolean', default: false } }, strict: true });
+  const env = { ...process.env, POC_TOPOLOGY: useTopology(values.topology) };
+  const report = await runGrow({ env, json: values.json, stepMs: values.quick ? 2_000 : 5_000, p99Ms: 250, errorBudget: 0.01, skipKnee: values['skip-knee'] });
+  process.stdout.write(`${values.json ? JSON.stringify(report) : formatGrowReport(report)}\n`);
+  return 0;
+}
+
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, topology: { type: 'string' } }, strict: true });
   const env = envFor(values.profile);
+  if (values.topology) env.POC_TOPOLOGY = useTopology(values.topology);
   const consoleSettings = loadConsoleSettings(env); // a port mistake is reported before anything starts
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
@@ -295,6 +321,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   client,
   deploy,
   new: async (args) => newService(args),
+  grow,
 };
 
 async function main(argv: string[]): Promise<number> {

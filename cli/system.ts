@@ -99,7 +99,7 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   const spawnOne = (name: ServiceName): ServiceProcess => {
     exits.delete(name);
     // POC_SERVICE tells a program that runs several services (the synthetic one) which it is.
-    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env: { ...env, POC_SERVICE: name }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const child = spawn(process.execPath, [...(serviceEntry(name).nodeFlags ?? []), '--enable-source-maps', serviceEntryPoint(name)], { env: { ...env, POC_SERVICE: name }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     const endpoint = endpointOf(config, name);
     const service: ServiceProcess = { name, child, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
     for (const stream of [child.stdout, child.stderr]) {
