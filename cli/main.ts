@@ -13,6 +13,7 @@ import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { PlacementError, placementOf } from './placement.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -24,8 +25,11 @@ commands:
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
                                    faults that need its processes are skipped
-  up                               start every service and the console (http://127.0.0.1:8090) and print
-                                   their URLs; Ctrl-C stops them gracefully
+  up [--topology split|colocated|FILE]
+                                   start every service and the console (http://127.0.0.1:8090) and print
+                                   their URLs; Ctrl-C stops them gracefully. split (default): a process
+                                   per service; colocated: all but the partner in one process; FILE:
+                                   JSON {"processes": {"NAME": ["service", ...], ...}}
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
   client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
@@ -70,8 +74,9 @@ const configFor = (profile: string | undefined): PlatformConfig => loadConfig(en
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, topology: { type: 'string' } }, strict: true });
   const env = envFor(values.profile);
+  const placement = placementOf(values.topology);
   const consoleSettings = loadConsoleSettings(env); // a port mistake is reported before anything starts
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
@@ -86,7 +91,7 @@ async function up(args: string[]): Promise<number> {
   progress(`console at ${linked.console.url}, receiving spans at ${linked.console.otlpUrl}/v1/traces`);
   let system: RunningSystem;
   try {
-    system = await startSystem({ config, onProgress: progress, onLog: showLog, extraEnv: linked.env });
+    system = await startSystem({ config, placement, onProgress: progress, onLog: showLog, extraEnv: linked.env });
   } catch (error) {
     await linked.console.stop();
     throw error;
@@ -105,11 +110,11 @@ async function up(args: string[]): Promise<number> {
   const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
   const tracesGoElsewhere = !linked.receivesSpans;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
+    process.stdout.write(`${JSON.stringify({ profile: config.profile, topology: placement, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
   } else {
-    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
+    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}${placement.name === 'split' ? '' : `  process ${system.services.get(s.name)?.process}`}`);
     process.stderr.write(
-      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
+      `\nmsa-poc is up (${config.profile} profile, ${placement.name} topology)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
         `${tracesGoElsewhere ? '  (shows no traces: OTEL_* settings send spans elsewhere or turn tracing off)' : ''}\n` +
         `  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
         `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
@@ -308,6 +313,10 @@ main(process.argv.slice(2)).then(
     const code = (error as { code?: string }).code ?? '';
     if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`poc: ${(error as Error).message}\n\n${usage}`);
+      process.exit(2);
+    }
+    if (error instanceof PlacementError) {
+      process.stderr.write(`poc: topology error: ${error.message}\n`);
       process.exit(2);
     }
     if (error instanceof ConfigError) {

@@ -45,7 +45,17 @@ export interface ServerOptions<C extends ServiceContract> {
   readonly bodyLimit?: number;
   /** Budget for a request that arrives without one. */
   readonly defaultTimeoutMs?: number;
+  /** Who a co-located component's in-process request comes from (it has no certificate). */
+  readonly localCallers?: LocalCallers;
 }
+
+/** The process's component registry, as far as a server needs it: the caller behind a local request's ticket. */
+export interface LocalCallers {
+  redeem(ticket: string): WorkloadName | undefined;
+}
+
+/** Carries the ticket of an in-process request; it names no one over the network, where every caller is a certificate. */
+export const localCallerHeader = 'x-poc-local-caller';
 
 class ValidationFailure extends Error {
   readonly errors: FieldError[];
@@ -76,9 +86,16 @@ declare module 'fastify' {
 const timeoutHeader = 'x-request-timeout-ms';
 const callerCache = new WeakMap<object, WorkloadName | null>();
 
-/** The calling service, from the SPIFFE id in its client certificate (cached per connection). */
-function callingService(request: FastifyRequest): WorkloadName | undefined {
+/**
+ * The calling service, from the SPIFFE id in its client certificate (cached per connection); for a
+ * request dispatched in-process (no TLS socket), from the ticket its host issued to the caller.
+ */
+function callingService(request: FastifyRequest, local: LocalCallers | undefined): WorkloadName | undefined {
   const socket = request.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') {
+    const ticket = request.headers[localCallerHeader];
+    return local && typeof ticket === 'string' ? local.redeem(ticket) : undefined;
+  }
   let cached = callerCache.get(socket);
   if (cached === undefined) {
     const spiffe = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
@@ -88,10 +105,10 @@ function callingService(request: FastifyRequest): WorkloadName | undefined {
   return cached ?? undefined;
 }
 
-function authorize(request: FastifyRequest, callers: Callers, exposure: ServerOptions<ServiceContract>['exposure']): Caller {
+function authorize(request: FastifyRequest, callers: Callers, exposure: ServerOptions<ServiceContract>['exposure'], local: LocalCallers | undefined): Caller {
   if (exposure !== 'internal') return { kind: 'public' };
-  const service = callingService(request);
-  if (!service) throw new ProblemError('forbiddenCaller', 'The client certificate carries no service identity of this trust domain.');
+  const service = callingService(request, local);
+  if (!service) throw new ProblemError('forbiddenCaller', 'The caller carries no service identity of this trust domain (no client certificate, or an in-process call its host did not issue).');
   if (callers === 'public' || !callers.includes(service)) {
     throw new ProblemError('forbiddenCaller', `${service} may not call ${request.method} ${request.routeOptions.url}; the contract allows ${callers === 'public' ? 'the edge only' : callers.join(', ')}.`);
   }
@@ -309,7 +326,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
         },
       } : {}),
       handler: async (request, reply) => {
-        const caller = authorize(request, spec.callers, exposure);
+        const caller = authorize(request, spec.callers, exposure, options.localCallers);
         if (caller.kind === 'service') request.pocContext?.span.setAttribute(attr.caller, caller.service);
         const http: HttpView = { method: request.method, url: `${options.publicOrigin}${request.url}`, headers: request.headers, rawBody: request.rawBody };
         const result = await runWithContext(request.traceContext ?? ROOT_CONTEXT, () =>

@@ -12,6 +12,7 @@ import { createClient, type Client, type ClientHandle, type ClientOptions } from
 import { listenError, loadConfig, type PlatformConfig } from './config.js';
 import { loadIdentity, spiffeIdOf, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
+import type { ComponentRegistry } from './inprocess.js';
 import { createServer, type Handlers } from './server.js';
 import { stopOnSignals } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry.js';
@@ -72,10 +73,17 @@ function clientTls(identity: ServiceIdentity, peer: ServiceName): TlsClientOptio
   return withoutCertificate as TlsClientOptions;
 }
 
+export interface StartOptions {
+  /** The components this process hosts: a dependency among them is called in-process, not over the network. */
+  readonly registry?: ComponentRegistry;
+}
+
 export async function startService<C extends ServiceContract, D extends Dependencies>(
   definition: ServiceDefinition<C, D>,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: StartOptions = {},
 ): Promise<RunningService> {
+  const { registry } = options;
   const name = definition.contract.service;
   const entry = serviceEntry(name);
   const config = loadConfig(env);
@@ -95,8 +103,10 @@ export async function startService<C extends ServiceContract, D extends Dependen
     const handle = createClient(contract, {
       origin: config.endpoints[peer].url,
       peer,
-      // External parties get no client certificate of ours: they authenticate our signatures instead.
-      connect: clientTls(identity, peer),
+      ...(registry?.hosts(peer)
+        ? { transport: registry.transport(peer, name) }
+        // External parties get no client certificate of ours: they authenticate our signatures instead.
+        : { connect: clientTls(identity, peer) }),
       metrics,
       tracer,
       ...extra[key as keyof D],
@@ -119,18 +129,22 @@ export async function startService<C extends ServiceContract, D extends Dependen
     log,
     metrics,
     tracer,
+    ...(registry ? { localCallers: registry } : {}),
   });
+  registry?.register(name, server);
   const admin = createAdminServer({ service: name, metrics, checks: () => [...(instance.readiness ?? []), ...peerChecks], accepting: () => accepting });
   instance.admin?.(admin);
 
   try {
     await server.listen({ port: endpoint.port, host: config.host });
   } catch (error) {
+    registry?.unregister(name);
     throw portError(error, name, 'port', endpoint.port);
   }
   try {
     await admin.listen({ port: endpoint.adminPort, host: config.adminHost });
   } catch (error) {
+    registry?.unregister(name);
     await server.close();
     throw portError(error, name, 'admin port', endpoint.adminPort);
   }
@@ -145,6 +159,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
       log.info(`${name} stopping: draining in-flight requests`);
       instance.drain?.();
       await server.close();
+      registry?.unregister(name);
       await instance.stop?.();
       await Promise.allSettled(handles.map((h) => h.close()));
       await admin.close();
