@@ -18,9 +18,10 @@ import { PlacementError, placementOf } from './placement.js';
 const usage = `usage: poc <command> [options]
 
 commands:
-  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
+  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F] [--topology T]
                                    the proving run: load, capacity knee, faults, integrity audit, report;
-                                   exit code 1 when a check fails
+                                   exit code 1 when a check fails; --topology as for up (faults report
+                                   which services shared the faulted process)
   prove --target URL [--client ID] [--ca FILE] [...]
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
@@ -200,11 +201,12 @@ async function proveCommand(args: string[]): Promise<number> {
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
       seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
-      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' },
+      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' }, topology: { type: 'string' },
     },
     strict: true,
   });
   if (!values.target && (values.client || values.ca)) throw new UsageError('--client and --ca go with --target: without it, poc prove starts the system and its own load client');
+  if (values.target && values.topology) throw new UsageError('--topology chooses how poc prove starts the system; with --target the system is already running as it is');
   if (values.target && values.profile) throw new UsageError('--profile chooses what poc prove starts; with --target the system is already running as it is');
   let target: TargetOptions | undefined;
   if (values.target) {
@@ -232,6 +234,7 @@ async function proveCommand(args: string[]): Promise<number> {
     p99Ms: number('p99', values.p99, 1, 60_000),
     errorBudget: number('error-budget', values['error-budget'], 0, 1),
     ...(target ? { target } : {}),
+    placement: placementOf(values.topology),
   });
 }
 

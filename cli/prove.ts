@@ -19,6 +19,7 @@ import { writeReport } from '@msa-poc/harness/report';
 import { registerClient } from './clients.js';
 import { startLinkedConsole, tracesBetween, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { processOf, split, type Placement } from './placement.js';
 
 export interface ProveCommand {
   readonly env: Record<string, string | undefined>;
@@ -32,7 +33,15 @@ export interface ProveCommand {
   readonly errorBudget: number;
   /** A system already running, by its gateway's origin: no process is started, killed or paused. */
   readonly target?: TargetOptions;
+  /** Which services share a process in the system this run starts; default split. */
+  readonly placement?: Placement;
 }
+
+/** The topology in the report's words. */
+export const describePlacement = (placement: Placement): string =>
+  placement.name === 'split'
+    ? 'split: one process per service, started by the harness'
+    : `${placement.name}: ${placement.processes.map((p) => (p.services.length > 1 ? `${p.services.join(' + ')} in one process` : `${p.name} alone`)).join('; ')}, started by the harness`;
 
 export interface TargetOptions {
   readonly origin: string;
@@ -125,7 +134,8 @@ export async function runProve(command: ProveCommand): Promise<number> {
     linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => serviceLog.write(`console ${line}\n`) });
     const config: PlatformConfig = linked.config;
     progress(`poc prove: ${config.profile} profile${command.quick ? ', quick' : ''}, seed ${command.seed}; report in ${outDir}`);
-    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string, ...linked.env } });
+    const placement = command.placement ?? split;
+    system = await startSystem({ config, placement, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string, ...linked.env } });
 
     // The load client is a real OAuth client with its own key and a generous policy, not a bypass.
     const key = loadOrCreateClientKey(config.keysDir, 'prove-load');
@@ -136,12 +146,13 @@ export async function runProve(command: ProveCommand): Promise<number> {
     const collector = linked.console;
     const report = await prove(
       {
-        description: 'split: one process per service, started by the harness',
+        description: describePlacement(placement),
         profile: config.profile,
         adminUrls: Object.fromEntries(Object.entries(config.endpoints).map(([name, e]) => [name, `http://${config.adminHost}:${e.adminPort}`])),
         processes: {
           signal: (service, signal) => running.services.get(service)?.child.kill(signal) ?? false,
           restart: async (service) => void (await running.restart(service)),
+          sharing: (service) => processOf(placement, service).services,
         },
       },
       api,

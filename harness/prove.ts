@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import type { ApiClient } from './api-client.js';
 import { audit, type Integrity, type OrderReader } from './audit.js';
 import { fitUsl, limitedBy, searchCapacity, type CapacityPoint, type Objective } from './capacity.js';
-import { faults as faultScenarios, type FaultContext } from './faults.js';
+import type { ServiceName } from '@msa-poc/contracts';
+import { faults as faultScenarios, sharedFateOf, type FaultContext } from './faults.js';
 import { summarizeChatter, summarizeCriticalPath, type ChatterSummary, type CriticalPathSummary, type SpanRecord } from './critical-path.js';
 import { constant, runLoad, type LoadResult, type LoadSnapshot, type Operation } from './load.js';
 import type { FaultProxy } from './proxy.js';
@@ -194,11 +195,13 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
         continue;
       }
       progress(`  ${fault.name}: ${fault.expected}`);
-      faultReports.push(await runFault(fault, context));
+      const shared = sharedFateOf(fault, context);
+      if (shared.length > 0) progress(`    in this topology ${fault.affects.join(', ')} shares its process with ${shared.join(', ')}: the fault hits them too`);
+      faultReports.push(await runFault(fault, context, shared));
     }
   });
 
-  async function runFault(fault: (typeof faultScenarios)[number], ctx: FaultContext): Promise<FaultT> {
+  async function runFault(fault: (typeof faultScenarios)[number], ctx: FaultContext, sharedFate: readonly ServiceName[]): Promise<FaultT> {
     const timeline: FaultT['timeline'] = [];
     let previous = { completed: 0, failed: 0 };
     const start = Date.now();
@@ -242,12 +245,13 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
       const mine = window.filter((c) => c.name === name);
       return mine.filter((c) => !c.ok).length / mine.length > objective.errorBudget;
     });
-    // Spread: a request kind hurt by a fault in a service it does not need.
-    const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => fault.affects.includes(service)));
+    // Spread: a request kind hurt by a fault in a service it does not need (nor in a service that shares the faulted process).
+    const blastRadius = [...fault.affects, ...sharedFate];
+    const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => blastRadius.includes(service)));
     const errorRateDuring = window.length ? round(window.filter((c) => !c.ok).length / window.length, 4) : 0;
     const recovered = detected === undefined || recoveredAt !== null;
     const report: FaultT = {
-      name: fault.name, target: fault.target, injection: injectionOf(fault.name), expected: fault.expected,
+      name: fault.name, target: fault.target, sharedFate: [...sharedFate], injection: injectionOf(fault.name), expected: fault.expected,
       injectedAtMs: Math.round(injectedAt), durationMs: Math.round(healedAt - injectedAt), errorRateDuring, p99DuringMs: Math.max(0, ...during.map((t) => t.p99Ms)),
       timeToDetectMs: detected ? Math.round(detected.tMs - injectedAt) : null,
       timeToRecoverMs: detected ? (recoveredAt === null ? null : Math.round(Math.max(0, recoveredAt - healedAt))) : 0,

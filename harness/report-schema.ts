@@ -143,6 +143,7 @@ export const TimelinePoint = closed({
 export const Fault = closed({
   name: text('fault scenario'),
   target: text('the faulted service, process or connection'),
+  sharedFate: Type.Array(Type.String(), { description: 'services co-located with the target in the process the fault hit, and hit with it (empty when the target runs alone or the fault is not on its process)' }),
   injection: text('how the fault was injected'),
   expected: text('the behaviour the system is expected to show, checked by the harness'),
   injectedAtMs: ms('when the fault was injected, offset from the start of the timeline'),
