@@ -14,6 +14,7 @@ import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
 import { PlacementError, placementOf } from './placement.js';
+import { runComparison } from './compare.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -22,6 +23,10 @@ commands:
                                    the proving run: load, capacity knee, faults, integrity audit, report;
                                    exit code 1 when a check fails; --topology as for up (faults report
                                    which services shared the faulted process)
+  prove --compare-topologies split,colocated[,FILE...] [--quick] [...]
+                                   the same proving run on each topology in turn, then knee, latency,
+                                   CPU and memory, network calls and fault blast radius side by side,
+                                   and which services to run together or apart, with the figures
   prove --target URL [--client ID] [--ca FILE] [...]
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
@@ -201,11 +206,14 @@ async function proveCommand(args: string[]): Promise<number> {
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
       seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
-      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' }, topology: { type: 'string' },
+      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' }, topology: { type: 'string' }, 'compare-topologies': { type: 'string' },
     },
     strict: true,
   });
   if (!values.target && (values.client || values.ca)) throw new UsageError('--client and --ca go with --target: without it, poc prove starts the system and its own load client');
+  const compared = values['compare-topologies']?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (compared && (values.target || values.topology)) throw new UsageError('--compare-topologies starts each topology itself: it goes without --target and --topology');
+  if (compared && compared.length < 2) throw new UsageError('--compare-topologies takes two or more topologies, e.g. split,colocated');
   if (values.target && values.topology) throw new UsageError('--topology chooses how poc prove starts the system; with --target the system is already running as it is');
   if (values.target && values.profile) throw new UsageError('--profile chooses what poc prove starts; with --target the system is already running as it is');
   let target: TargetOptions | undefined;
@@ -224,7 +232,7 @@ async function proveCommand(args: string[]): Promise<number> {
   };
   const env = envFor(values.profile);
   loadConfig(env); // a configuration mistake is reported before anything starts
-  return runProve({
+  const command = {
     env,
     quick: values.quick,
     outDir: values.out,
@@ -235,7 +243,8 @@ async function proveCommand(args: string[]): Promise<number> {
     errorBudget: number('error-budget', values['error-budget'], 0, 1),
     ...(target ? { target } : {}),
     placement: placementOf(values.topology),
-  });
+  };
+  return compared ? runComparison(command, compared.map(placementOf)) : runProve(command);
 }
 
 async function auditCommand(args: string[]): Promise<number> {

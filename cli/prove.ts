@@ -16,6 +16,7 @@ import type { ScenarioDefinition } from '@msa-poc/harness/scenario';
 import { loadScenario } from '@msa-poc/harness/scenario';
 import { startFaultProxy, type FaultProxy } from '@msa-poc/harness/proxy';
 import { writeReport } from '@msa-poc/harness/report';
+import type { Report } from '@msa-poc/harness/report-schema';
 import { registerClient } from './clients.js';
 import { startLinkedConsole, tracesBetween, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
@@ -79,7 +80,7 @@ const apiOrderReader = (api: ApiClient): OrderReader => async (id) => {
   return undefined;
 };
 
-const timestamp = () => new Date().toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
+export const timestamp = () => new Date().toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
 
 export async function runProve(command: ProveCommand): Promise<number> {
   const progress = (line: string) => {
@@ -87,10 +88,21 @@ export async function runProve(command: ProveCommand): Promise<number> {
   };
   const baseConfig = loadConfig(command.env);
   // A broken scenario is reported before anything starts.
-  const scenario = command.scenarioFile ? await loadScenario(command.scenarioFile, fileURLToPath(new URL('../../harness/.scenarios/', import.meta.url))) : undefined;
+  const scenario = await scenarioOf(command);
   const outDir = resolve(command.outDir ?? join('reports', timestamp()));
   mkdirSync(outDir, { recursive: true });
   if (command.target) return proveTarget(command, command.target, baseConfig, scenario, outDir, progress);
+  return finish(await proveStarted(command, scenario, outDir, progress), outDir, command.json);
+}
+
+/** Loads the scenario a run names (a broken one is reported before anything starts). */
+export const scenarioOf = async (command: ProveCommand): Promise<ScenarioDefinition | undefined> =>
+  command.scenarioFile ? loadScenario(command.scenarioFile, fileURLToPath(new URL('../../harness/.scenarios/', import.meta.url))) : undefined;
+
+/** Starts the system in the command's topology behind the fault proxies, proves it, stops it; returns the report unwritten. */
+export async function proveStarted(command: ProveCommand, scenario: ScenarioDefinition | undefined, outDir: string, progress: (line: string) => void): Promise<Report> {
+  const baseConfig = loadConfig(command.env);
+  mkdirSync(outDir, { recursive: true });
   const serviceLog = createWriteStream(join(outDir, 'services.log'));
 
   // Fault proxies sit in the paths production can break: callers → store, store → PostgreSQL.
@@ -166,7 +178,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
       },
     );
     await store.close();
-    return await finish(report, outDir, command.json);
+    return report;
   } finally {
     process.removeListener('SIGINT', interrupted);
     process.removeListener('SIGTERM', interrupted);

@@ -162,12 +162,20 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
   // Steady state at half the knee.
   const steadyRps = Math.max(5, Math.round((kneeRps ?? 20) * 0.5));
   const steadyFrom = Date.now();
+  let steadyLoads: readonly ServiceLoad[] = [];
   const steady = await phase('steady-state', async () => {
     await monitor.start();
     const result = await load(steadyRps, d.steadyMs);
-    notePeaks(await monitor.stop());
+    steadyLoads = await monitor.stop();
+    notePeaks(steadyLoads);
     return result;
   });
+  // Per process, not per service: co-located services report the same process's CPU and memory.
+  const processLoads = [...new Map(steadyLoads.map((l) => [system.processes?.sharing(l.service as ServiceName)[0] ?? l.service, l])).values()];
+  const steadyResources = processLoads.length === 0 || steady.achievedRps <= 0 ? { cpuMsPerRequest: null, rssMiB: null } : {
+    cpuMsPerRequest: round(processLoads.reduce((sum, l) => sum + l.cpuShare, 0) * 1000 / steady.achievedRps, 3),
+    rssMiB: round(processLoads.reduce((sum, l) => sum + l.rssMiB, 0)),
+  };
   const steadyTo = Date.now();
 
   // Where the steady state's time went, from its traces, before any fault adds its own.
@@ -362,7 +370,8 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     steady_state: {
       offeredRps: steadyRps, achievedRps: round(steady.achievedRps, 1), fractionOfKnee: kneeRps ? round(steadyRps / kneeRps, 2) : 0, durationMs: steady.durationMs, requests: steady.intended,
       p50Ms: steady.latency.p50, p90Ms: steady.latency.p90, p99Ms: steady.latency.p99, p999Ms: steady.latency.p999, maxMs: steady.latency.max, errorRate: errorRateOf(steady),
-      method: 'open model at half the knee; latency from intended send time (coordinated omission corrected), HDR histogram',
+      ...steadyResources,
+      method: "open model at half the knee; latency from intended send time (coordinated omission corrected), HDR histogram; CPU per request from each process's process_cpu_seconds_total over the phase (admin port scraped every second) divided by completed requests, memory from process_resident_memory_bytes",
     },
     critical_path: path ? { ...path.critical, method: criticalMethod } : { perService: {}, perEdge: {}, networkShare: 0, traces: 0, method: notMeasured },
     chatter: path ? { ...path.chatter, method: chatterMethod } : { perEdge: {}, method: notMeasured },

@@ -108,6 +108,8 @@ export const SteadyState = closed({
   p999Ms: ms('p99.9 latency'),
   maxMs: ms('maximum latency'),
   errorRate: fraction('share of requests that failed or timed out'),
+  cpuMsPerRequest: nullable(ms("CPU time of all the system's processes per completed request (co-located services counted once per process); null when no admin port was reachable")),
+  rssMiB: nullable(Type.Number({ minimum: 0, description: "resident memory of all the system's processes at the end of the phase, each process once (MiB); null when no admin port was reachable" })),
   method: text('how latency was measured'),
 });
 
