@@ -226,7 +226,9 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     })();
     const completionsBefore = completions.length;
     await load(steadyRps, total, (s) => {
-      const completed = s.completed + s.couldNotIssue;
+      // Every request that landed, whether with an answer or not: when the gateway itself is down
+      // (a co-located process killed), every request fails without one.
+      const completed = s.succeeded + s.failed;
       const failed = s.failed;
       const dc = completed - previous.completed;
       timeline.push({ tMs: s.elapsedMs, rps: round(s.interval.succeededRps, 1), errorRate: dc > 0 ? round((failed - previous.failed) / dc, 4) : 0, p99Ms: s.interval.latency.p99 });
