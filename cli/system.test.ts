@@ -310,6 +310,12 @@ for (const profile of ['embedded', 'production'] as const) {
         });
         assert.equal(letter.attempts, 3);
         assert.match(letter.error, /partner unavailable/);
+        // Filed with the broker too (production): the consumer moves past it instead of holding it unacknowledged.
+        await eventually('the dead letter to be counted', async () => {
+          const metrics = await (await fetch(`http://127.0.0.1:${system.config.endpoints.integration.adminPort}/metrics`)).text();
+          const filed = Number(/^dead_letters_total\{consumer="integration"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+          return filed >= 1 ? filed : undefined;
+        });
       } finally {
         await fetch(faults, { method: 'DELETE' });
       }

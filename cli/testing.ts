@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
+import { deadLetterStream, orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -111,6 +111,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     env.POC_REDIS_URL ||= process.env.POC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     const broker = await connectBroker({ url: env.POC_NATS_URL, name: 'test-setup' });
     await broker.deleteStream(orderStream.name);
+    await broker.deleteStream(deadLetterStream.name);
     await broker.close();
   }
   let config: PlatformConfig = loadConfig(env);
