@@ -193,3 +193,4 @@ export const ChainedAuditRecord = Type.Object(
   },
   { additionalProperties: false },
 );
+export type ChainedAuditRecord = Static<typeof ChainedAuditRecord>;

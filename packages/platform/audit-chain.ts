@@ -17,25 +17,11 @@
  * digit, no value can be mistaken for an absent field or run into the next one.
  */
 import { createHash } from 'node:crypto';
+import type { ChainedAuditRecord } from '@msa-poc/contracts';
+
+export type { ChainedAuditRecord };
 
 export const genesisHash = '0'.repeat(64);
-
-/** A record of the chain as stored: absent fields are `null`, never omitted. */
-export interface ChainedAuditRecord {
-  readonly position: number;
-  /** `YYYY-MM-DDTHH:MM:SS.mmmZ`. */
-  readonly at: string;
-  readonly actor: string;
-  readonly keyThumbprint: string | null;
-  readonly action: string;
-  readonly outcome: string;
-  readonly target: string | null;
-  readonly requestId: string | null;
-  readonly traceId: string | null;
-  readonly detail: string | null;
-  readonly previousHash: string;
-  readonly hash: string;
-}
 
 const field = (value: string | null): string => (value === null ? '-\n' : `${Buffer.byteLength(value, 'utf8')}:${value}\n`);
 

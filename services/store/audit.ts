@@ -21,6 +21,7 @@ const auditAfterSql = statement('listAuditAfter', 'SELECT * FROM audit_records W
 // `at` in the encoding's own format, as the migration that chained the first records wrote it.
 const chainAfterSql = statement('readAuditChain', `SELECT position, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, actor, key_thumbprint, action, outcome,
   target, request_id, trace_id, detail, previous_hash, hash FROM audit_records WHERE position > $1 ORDER BY position LIMIT $2`);
+const snapshotSql = statement('snapshotAuditChain', 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
 const chainHeadSql = statement('readAuditChainHead', `SELECT position, hash FROM audit_chain_head WHERE chain = 'audit'`);
 
 /** Appends in a transaction of its own. */
@@ -96,7 +97,7 @@ export async function listAudit(db: Queryable, query: { after?: number | undefin
 export async function readAuditChain(db: Database, query: { after: number; limit: number }): Promise<{ items: ChainedAuditRecord[]; head: { position: number; hash: string } }> {
   // One snapshot for the page and the head, so that an append between two reads cannot look like a truncation.
   return db.transaction(async (tx) => {
-    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await tx.query(snapshotSql, []);
     const rows = await tx.query<AuditRow & { at: string; previous_hash: string; hash: string }>(chainAfterSql, [query.after, query.limit]);
     const head = (await tx.query<{ position: string | number; hash: string }>(chainHeadSql, [])).rows[0];
     if (!head) throw new Error('the audit chain has no head row; the store database was not migrated (migration 0008)');
