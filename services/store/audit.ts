@@ -24,16 +24,16 @@ const chainAfterSql = statement('readAuditChain', `SELECT position, to_char(at A
 const snapshotSql = statement('snapshotAuditChain', 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
 const chainHeadSql = statement('readAuditChainHead', `SELECT position, hash FROM audit_chain_head WHERE chain = 'audit'`);
 
-/** Appends in a transaction of its own. */
-export function appendAudit(db: Database, records: readonly AuditRecord[]): Promise<number> {
-  return db.transaction((tx) => appendAuditInTransaction(tx, records));
+/**
+ * Appends to the chain. Given the database, in a transaction of its own; given a transaction, inside
+ * it (so that a record exists if and only if what it records does), and the chain's head then stays
+ * locked until that transaction ends.
+ */
+export function appendAudit(db: Database | Queryable, records: readonly AuditRecord[]): Promise<number> {
+  return 'transaction' in db ? db.transaction((tx) => appendToChain(tx, records)) : appendToChain(db, records);
 }
 
-/**
- * Appends inside the caller's transaction (so that a record exists if and only if what it records
- * does); the chain's head stays locked until that transaction ends.
- */
-export async function appendAuditInTransaction(tx: Queryable, records: readonly AuditRecord[]): Promise<number> {
+async function appendToChain(tx: Queryable, records: readonly AuditRecord[]): Promise<number> {
   if (records.length === 0) return 0;
   const head = (await tx.query<{ position: string | number; hash: string }>(lockChainHeadSql, [])).rows[0];
   if (!head) throw new Error('the audit chain has no head row; the store database was not migrated (migration 0008)');

@@ -8,7 +8,7 @@ import { eur, toMinor } from '@msa-poc/contracts';
 import type {
   AnyCloudEvent, DeadLetter as DeadLetterSchema, DeadLetterReplay as DeadLetterReplaySchema, Order, OrderLine, OrderStatus, PricedOrder as PricedOrderSchema, Product, ShippingAddress,
 } from '@msa-poc/contracts';
-import { appendAuditInTransaction } from './audit.js';
+import { appendAudit } from './audit.js';
 import { sqlState, statement, violatedConstraint, type Database, type Queryable } from './database.js';
 
 /** An order as the orders service priced it, ready to be persisted. */
@@ -586,7 +586,7 @@ export async function replayDeadLetter(db: Database, request: ReplayRequest): Pr
     );
     const row = found.rows[0];
     if (!row) return { outcome: 'not-found' };
-    const audit = (outcome: 'succeeded' | 'refused', detail: string) => appendAuditInTransaction(tx, [{
+    const audit = (outcome: 'succeeded' | 'refused', detail: string) => appendAudit(tx, [{
       at: new Date().toISOString(), actor: request.audit.actor, action: 'dead-letter.replay', outcome, target: `dead-letter:${request.id}`,
       ...(request.audit.requestId ? { requestId: request.audit.requestId } : {}),
       ...(request.audit.traceId ? { traceId: request.audit.traceId } : {}),
