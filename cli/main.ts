@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
-import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
+import { auditCommand } from './audit.js';
+import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
+import { print, UsageError } from './command.js';
 import { formatLine } from './logs.js';
 import { prepareDeploymentIdentities, renderDeployment } from './deploy.js';
 import { isClientId } from '@msa-poc/gateway/clients';
@@ -35,6 +37,9 @@ commands:
   client remove ID                 remove a client
   audit tail [--limit N] [--follow]
                                    the audit trail: authentication decisions and state changes
+  audit verify [--anchor POSITION:HASH]
+                                   check every link of the audit trail's hash chain and print its head;
+                                   exit code 1 at the first altered, missing or reordered record
   deploy render [--target compose|k8s|monitoring|all] [--out DIR]
                                    write the deployment files generated from the topology
                                    (default: all of them, into deploy/)
@@ -47,8 +52,6 @@ options:
   --quiet                          do not stream the services' logs (up)
   -h, --help                       this text
 `;
-
-class UsageError extends Error {}
 
 /** The developer's own API client, created by `poc up`: a key on disk under .poc/keys, never a secret. */
 const developerClient = { id: 'developer', scopes: ['orders:read', 'orders:write'] };
@@ -67,7 +70,6 @@ function envFor(profile: string | undefined): Record<string, string | undefined>
 
 const configFor = (profile: string | undefined): PlatformConfig => loadConfig(envFor(profile));
 
-const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
 async function up(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
@@ -230,30 +232,6 @@ async function proveCommand(args: string[]): Promise<number> {
   });
 }
 
-async function auditCommand(args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action !== 'tail') throw new UsageError(`audit takes tail${action ? `, not "${action}"` : ''}`);
-  const { values } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, limit: { type: 'string', default: '50' }, follow: { type: 'boolean', default: false } }, strict: true });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
-  const config = configFor(values.profile);
-  const show = (lines: AuditLine[]) => {
-    for (const l of lines) {
-      print(values.json, l, `${l.at}  ${l.actor.padEnd(14)} ${l.action.padEnd(16)} ${l.outcome.padEnd(9)} ${(l.target ?? '').padEnd(44)} ${l.detail ?? ''}${l.requestId ? `  request ${l.requestId}` : ''}`);
-    }
-  };
-  let lines = await readAudit(config, undefined, limit);
-  show(lines);
-  let after = lines.at(-1)?.position ?? 0;
-  while (values.follow) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    lines = await readAudit(config, after, 1_000);
-    show(lines);
-    after = lines.at(-1)?.position ?? after;
-  }
-  return 0;
-}
-
 async function deploy(args: string[]): Promise<number> {
   const [action, ...rest] = args;
   const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, profile: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
@@ -281,7 +259,7 @@ async function deploy(args: string[]): Promise<number> {
 }
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
-  audit: auditCommand,
+  audit: (args) => auditCommand(args, configFor),
   up,
   prove: proveCommand,
   // The main job: the proving run on the embedded profile.

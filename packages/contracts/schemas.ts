@@ -1,5 +1,5 @@
 /** The domain's shapes, shared by every contract that carries them. */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /** Printable text: no control characters (NUL included), bounded length. */
 const Text = (maxLength: number, extra: object = {}) => Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...extra });
@@ -169,3 +169,28 @@ export const AuditRecord = Type.Object(
   { additionalProperties: false },
 );
 export type AuditRecord = Static<typeof AuditRecord>;
+
+const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/**
+ * An audit record exactly as stored in the hash chain, for verification: absent fields are null,
+ * and no field is constrained beyond its type, so that a tampered value is shown, not refused.
+ */
+export const ChainedAuditRecord = Type.Object(
+  {
+    position: Type.Integer({ minimum: 1 }),
+    at: Type.String(),
+    actor: Type.String(),
+    keyThumbprint: nullable(Type.String()),
+    action: Type.String(),
+    outcome: Type.String(),
+    target: nullable(Type.String()),
+    requestId: nullable(Type.String()),
+    traceId: nullable(Type.String()),
+    detail: nullable(Type.String()),
+    previousHash: Type.String(),
+    hash: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type ChainedAuditRecord = Static<typeof ChainedAuditRecord>;

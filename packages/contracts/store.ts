@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, AuditRecord, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -53,7 +53,7 @@ export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
 
 export const storeContract = contract({
   service: 'store',
-  version: '1.0.0',
+  version: '1.1.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -152,6 +152,12 @@ export const storeContract = contract({
       method: 'GET', path: '/audit', summary: 'The latest audit records, oldest first; `after` continues from a position.',
       query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })) }, { additionalProperties: false }),
       responses: { 200: Type.Object({ items: Type.Array(Type.Composite([Type.Object({ position: Type.Integer() }), AuditRecord], { additionalProperties: false })) }, { additionalProperties: false }) },
+      callers: ['gateway'], idempotent: true,
+    }),
+    readAuditChain: route({
+      method: 'GET', path: '/audit/chain', summary: "The audit records as stored in the hash chain (absent fields null), oldest first after a position, with the chain's head, all read from one snapshot.",
+      query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 1000 })) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ items: Type.Array(ChainedAuditRecord), head: Type.Object({ position: Type.Integer({ minimum: 0 }), hash: Type.String() }, { additionalProperties: false }) }, { additionalProperties: false }) },
       callers: ['gateway'], idempotent: true,
     }),
     listDeadLetters: route({

@@ -53,6 +53,9 @@ export type TokenOutcome =
   | { status: 200; body: TokenResponse; headers: Record<string, string> }
   | { status: 400 | 401 | 503; body: { error: string; error_description?: string }; headers: Record<string, string> };
 
+/** RFC 9110's safe methods change nothing; every other request may. */
+const changesState = (method: string): boolean => !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
+
 const values = (header: string | string[] | undefined): string[] | undefined => (header === undefined ? undefined : Array.isArray(header) ? header : [header]);
 const single = (header: string | string[] | undefined): string | undefined => (Array.isArray(header) ? header.join(', ') : header);
 
@@ -91,7 +94,15 @@ export class EdgeAuth {
         this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' });
         throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
       }
-      this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` });
+      const allowed = { ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` } as const;
+      // A request that changes state is forwarded only once its permission is on the record.
+      if (changesState(http.method)) {
+        await this.#options.audit.recordDurably(allowed).catch((error: unknown) => {
+          throw new ProblemError('unavailable', `${who.target} was not performed: it could not be audited (the audit trail is unavailable). Nothing was changed; retry shortly.`, { cause: error, headers: { 'retry-after': '1' } });
+        });
+      } else {
+        this.#options.audit.record(allowed);
+      }
       const user = { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, ...(principal.customerId ? { customerId: principal.customerId } : {}) };
       const requestId = currentContext()?.requestId ?? 'none';
       return { ...user, headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service, requestId) }) };
@@ -114,7 +125,12 @@ export class EdgeAuth {
         form, dpopHeaderValues: values(http.headers.dpop), url: `${origin}/oauth/token`, issuer: origin, audience: origin,
         clients, replay, nonces, requireNonce, signer, lifetimeSeconds: tokenLifetimeSeconds, keyCache: this.#keys,
       });
-      this.#options.audit.record({ actor: form.client_id ?? clientOf(form.client_assertion), action: 'auth.token', outcome: 'allowed', detail: `scope ${body.scope}` });
+      // The token is handed out only once its issue is on the record.
+      try {
+        await this.#options.audit.recordDurably({ actor: form.client_id ?? clientOf(form.client_assertion), action: 'auth.token', outcome: 'allowed', detail: `scope ${body.scope}` });
+      } catch {
+        return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'No token was issued: the issue could not be audited (the audit trail is unavailable); retry shortly.' }, headers: { ...noStore, 'retry-after': '1' } };
+      }
       return { status: 200, body, headers: noStore };
     } catch (error) {
       if (error instanceof OAuthError) this.#options.audit.record({ actor: clientOf(form.client_assertion), action: 'auth.token', outcome: 'refused', detail: `${error.error}: ${error.message}` });

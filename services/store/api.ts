@@ -185,6 +185,8 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
 
     listAudit: async ({ query }) => ({ status: 200, body: { items: await audit.listAudit(db, { after: query.after, limit: query.limit ?? 50 }) } }),
 
+    readAuditChain: async ({ query }) => ({ status: 200, body: await audit.readAuditChain(db, { after: query.after ?? 0, limit: query.limit ?? 1000 }) }),
+
     listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
 
     listDeadLetterReplays: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetterReplays(db, query.limit ?? 100) } }),
