@@ -128,6 +128,12 @@ for (const profile of ['embedded', 'production'] as const) {
       const token = run('support', 'token', id, '--client', 'cli-engineer');
       assert.equal(token.status, 0, token.stderr);
       assert.equal((JSON.parse(token.stdout) as { issued_token_type: string }).issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+      const curl = run('support', 'token', id, '--client', 'cli-engineer', '--curl', 'GET', '/v1/orders?customerId=cust-x');
+      assert.equal(curl.status, 0, curl.stderr);
+      const line = (JSON.parse(curl.stdout) as { curl: string }).curl;
+      const answer = spawnSync('sh', ['-c', line], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(answer.status, 0, answer.stderr);
+      assert.ok((JSON.parse(answer.stdout) as { items: { customerId: string }[] }).items.every((o) => o.customerId === 'cust-x'), answer.stdout);
       const grants = run('support', 'grants', '--client', 'cli-engineer');
       assert.ok((JSON.parse(grants.stdout) as Grant[]).some((g) => g.id === id && g.status === 'approved'));
       assert.equal(run('support', 'revoke', id, '--client', 'cli-engineer').status, 0);

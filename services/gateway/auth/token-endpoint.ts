@@ -72,7 +72,7 @@ export async function handleTokenRequest(request: TokenRequest): Promise<TokenRe
   if (form.client_secret !== undefined) throw new OAuthError('invalid_client', 'client secrets are not accepted: authenticate with private_key_jwt');
   if (form.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type missing');
   if (form.grant_type === tokenExchangeGrantType && request.grants !== undefined) {
-    return exchangeForSupportToken({ ...request, grants: request.grants, now, ...dpopPolicyOf(request) });
+    return exchangeForSupportToken({ ...request, grants: request.grants, now });
   }
   if (form.grant_type !== 'client_credentials') {
     throw new OAuthError('unsupported_grant_type', request.grants ? `only grant_type=client_credentials and ${tokenExchangeGrantType} are supported` : 'only grant_type=client_credentials is supported');

@@ -6,10 +6,10 @@
  * that expires within five minutes and never after the grant.
  */
 import type { SupportGrant } from '@msa-poc/contracts';
-import { AccessTokenError, supportDetailType, type AccessTokenClaims, type AccessTokenSigner } from './access-token.js';
-import type { ClientDirectory } from './client-assertion.js';
-import { DpopError, dpopPolicyOf, verifyDpopProof, type DpopPolicy } from './dpop.js';
+import { AccessTokenError, supportDetailType, type AccessTokenClaims } from './access-token.js';
+import { DpopError, dpopPolicyOf, verifyDpopProof } from './dpop.js';
 import { OAuthError } from './oauth-error.js';
+import type { TokenRequest } from './token-endpoint.js';
 
 export const tokenExchangeGrantType = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
@@ -21,18 +21,8 @@ export interface SupportGrantLookup {
   find(id: string): Promise<SupportGrant | undefined>;
 }
 
-export interface TokenExchangeRequest extends DpopPolicy {
-  form: Record<string, string>;
-  dpopHeaderValues: string[] | undefined;
-  url: string;
-  issuer: string;
-  audience: string;
-  clients: ClientDirectory;
-  grants: SupportGrantLookup;
-  signer: Pick<AccessTokenSigner, 'issueAccessToken' | 'verifyAccessToken'>;
-  /** Epoch milliseconds. */
-  now: number;
-}
+/** A token request of this grant type: the grants to read, and the time to judge them by, are required. */
+export type TokenExchangeRequest = Omit<TokenRequest, 'grants' | 'now' | 'lifetimeSeconds'> & { grants: SupportGrantLookup; now: number };
 
 export interface SupportTokenResponse {
   access_token: string;

@@ -28,10 +28,13 @@ CREATE INDEX support_grants_recent ON support_grants (requested_at DESC, id DESC
 
 -- The role a support read runs as: it can log in nowhere, is no superuser (superusers bypass row
 -- security), and may only read orders and their lines. Roles belong to the whole cluster, so stores
--- in several schemas or databases share it; two creating it at once is not an error.
+-- in several schemas or databases share it; two creating it at once is not an error, and where an
+-- administrator created it beforehand the store's user needs no CREATEROLE.
 DO $$
 BEGIN
-  CREATE ROLE msa_poc_support_reader NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msa_poc_support_reader') THEN
+    CREATE ROLE msa_poc_support_reader NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 DO $$
