@@ -179,7 +179,7 @@ async function client(args: string[]): Promise<number> {
     }
     case 'list': {
       const items = await listClients(config);
-      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}`).join('\n') || 'no clients');
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}${(c.roles as string[] | undefined)?.length ? `  roles ${(c.roles as string[]).join(' ')}` : ''}`).join('\n') || 'no clients');
       return 0;
     }
     case 'remove': {

@@ -22,7 +22,8 @@ function newKey() {
   return { privateKey: pair.privateKey, publicJwk, jkt: jwkThumbprint(publicJwk) };
 }
 const engineerKey = newKey();
-const clients = { find: async (id: string) => (['engineer', 'other'].includes(id) ? { id, jwks: [engineerKey.publicJwk as unknown as JsonWebKey], scopes: ['orders:read'] } : undefined) };
+const roles: Record<string, string[]> = { engineer: ['support'], other: ['support'], former: [] };
+const clients = { find: async (id: string) => (roles[id] ? { id, jwks: [engineerKey.publicJwk as unknown as JsonWebKey], scopes: ['orders:read'], roles: roles[id] } : undefined) };
 
 function grant(overrides: Partial<SupportGrant> = {}): SupportGrant {
   return {
@@ -110,10 +111,11 @@ describe('support token exchange (RFC 8693)', () => {
     await refusedWith(exchange(grant({ status: 'expired' }), approvedAt + 1_000), 'invalid_grant', /expired at/);
   });
 
-  test("is refused for another engineer's grant, an unknown grant, and without the subject token's key", async () => {
+  test("is refused for another engineer's grant, an unknown grant, without the subject token's key, and to a client that lost the support role", async () => {
     await refusedWith(exchange(grant({ requester: 'other' }), approvedAt + 1_000), 'invalid_grant', /requested by another client/);
     await refusedWith(exchange(grant(), approvedAt + 1_000, { details: JSON.stringify([{ type: 'support_access', grant_id: randomUUID() }]) }), 'invalid_grant', /no access request/);
     await refusedWith(exchange(grant(), approvedAt + 1_000, { key: newKey() }), 'invalid_dpop_proof', /not the key the access token is bound to/);
+    await refusedWith(exchange(grant({ requester: 'former' }), approvedAt + 1_000, { subject: ownToken(approvedAt, 'former') }), 'invalid_grant', /does not have the support role/);
   });
 
   test('refuses malformed requests with RFC 6749 §5.2 errors', async () => {

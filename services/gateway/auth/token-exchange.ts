@@ -90,7 +90,9 @@ export async function exchangeForSupportToken(request: TokenExchangeRequest): Pr
     if (error instanceof DpopError) throw new OAuthError(error.code, error.description, error.nonce);
     throw error;
   }
-  if ((await request.clients.find(subject.client_id)) === undefined) throw new OAuthError('invalid_grant', `client ${subject.client_id} is no longer registered`);
+  const engineer = await request.clients.find(subject.client_id);
+  if (engineer === undefined) throw new OAuthError('invalid_grant', `client ${subject.client_id} is no longer registered`);
+  if (!engineer.roles?.includes('support')) throw new OAuthError('invalid_grant', `client ${subject.client_id} does not have the support role (any more)`);
 
   const grant = await request.grants.find(grantId);
   if (grant === undefined) throw new OAuthError('invalid_grant', `no access request ${grantId}`);
