@@ -17,8 +17,8 @@ async function admin(config: PlatformConfig, method: string, path: string, body?
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-export async function registerClient(config: PlatformConfig, id: string, jwks: unknown[], scopes: string[], customerId?: string): Promise<Record<string, unknown>> {
-  const reply = await admin(config, 'PUT', `/clients/${encodeURIComponent(id)}`, { jwks, scopes, ...(customerId ? { customerId } : {}) });
+export async function registerClient(config: PlatformConfig, id: string, jwks: unknown[], scopes: string[], customerId?: string, roles: string[] = []): Promise<Record<string, unknown>> {
+  const reply = await admin(config, 'PUT', `/clients/${encodeURIComponent(id)}`, { jwks, scopes, ...(customerId ? { customerId } : {}), ...(roles.length > 0 ? { roles } : {}) });
   if (reply.status >= 400) throw new Error(`client ${id} was not registered: ${String(reply.body.error ?? reply.status)}${reply.body.errors ? ` ${JSON.stringify(reply.body.errors)}` : ''}`);
   return reply.body;
 }

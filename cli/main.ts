@@ -15,6 +15,7 @@ import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { support, supportUsage } from './support.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -30,12 +31,13 @@ commands:
                                    their URLs; Ctrl-C stops them gracefully
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
-  client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
-                                   register an API client by its public key (no secret exists);
+  client add ID [--jwk FILE] --scope "orders:read orders:write" [--customer ID] [--role support|support-lead]
+                                   register an API client by its public key (no secret exists; without
+                                   --jwk, the key kept for ID under the keys directory, created if new);
                                    with --customer it acts for that customer only
   client list                      the registered clients
   client remove ID                 remove a client
-  audit tail [--limit N] [--follow]
+${supportUsage}  audit tail [--limit N] [--follow]
                                    the audit trail: authentication decisions and state changes
   audit verify [--anchor POSITION:HASH]
                                    check every link of the audit trail's hash chain and print its head;
@@ -163,20 +165,23 @@ async function token(args: string[]): Promise<number> {
 
 async function client(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' }, role: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
   const config = configFor(values.profile);
   switch (action) {
     case 'add': {
       const [id] = positionals;
-      if (!id || !values.jwk) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!id) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!values.jwk && !isClientId(id)) throw new UsageError(`client id must be 1-64 letters, digits, dots, dashes or underscores, not "${id}"`);
       const scopes = (values.scope ?? 'orders:read').split(/[\s,]+/).filter(Boolean);
-      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes, values.customer);
-      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${values.customer ? `, acting for customer ${values.customer} only` : ''}`);
+      const roles = (values.role ?? []).flatMap((role) => role.split(/[\s,]+/)).filter(Boolean);
+      const jwks = values.jwk ? readJwkFile(values.jwk) : [loadOrCreateClientKey(config.keysDir, id).publicJwk];
+      const registered = await registerClient(config, id, jwks, scopes, values.customer, roles);
+      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${roles.length ? ` and roles ${roles.join(' ')}` : ''}${values.customer ? `, acting for customer ${values.customer} only` : ''}${values.jwk ? '' : ` (key ${join(config.keysDir, `${id}.client.jwk`)})`}`);
       return 0;
     }
     case 'list': {
       const items = await listClients(config);
-      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}`).join('\n') || 'no clients');
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}${(c.roles as string[] | undefined)?.length ? `  roles ${(c.roles as string[]).join(' ')}` : ''}`).join('\n') || 'no clients');
       return 0;
     }
     case 'remove': {
@@ -266,6 +271,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   start: (args) => proveCommand(args),
   token,
   client,
+  support: (args) => support(args, configFor, (message) => new UsageError(message)),
   deploy,
 };
 

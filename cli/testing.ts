@@ -80,8 +80,8 @@ export interface TestSystem extends RunningSystem {
   readonly home: string;
   /** An OAuth client of the public API with both scopes, registered for this system. */
   readonly api: ApiClient;
-  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
-  apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
+  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only; `roles` for support access. */
+  apiClient(id: string, scopes: string[], customerId?: string, roles?: string[]): Promise<ApiClient>;
   readonly logs: string[];
   /** The console the services send their spans to, when the test asked for one (`withConsole`). */
   readonly console: RunningConsole | undefined;
@@ -132,9 +132,9 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     throw error;
   }
   const apiClients: ApiClient[] = [];
-  const apiClient = async (id: string, scopes: string[], customerId?: string): Promise<ApiClient> => {
+  const apiClient = async (id: string, scopes: string[], customerId?: string, roles: string[] = []): Promise<ApiClient> => {
     const key = loadOrCreateClientKey(config.keysDir, id);
-    await registerClient(config, id, [key.publicJwk], scopes, customerId);
+    await registerClient(config, id, [key.publicJwk], scopes, customerId, roles);
     const client = new ApiClient(config.endpoints.gateway.url, id, key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
     apiClients.push(client);
     return client;

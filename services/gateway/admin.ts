@@ -57,13 +57,13 @@ export function clientAdmin(app: FastifyInstance, store: Client<typeof storeCont
         throw error;
       }
     }
-    const registration = validate<{ jwks: never[]; scopes: ('orders:read' | 'orders:write')[]; customerId?: string }>(ApiClientRegistration, request.body);
+    const registration = validate<{ jwks: never[]; scopes: ('orders:read' | 'orders:write')[]; customerId?: string; roles?: ('support' | 'support-lead')[] }>(ApiClientRegistration, request.body);
     if (!registration.ok) return reply.code(400).send({ error: 'invalid registration', errors: registration.errors });
     const target = `client ${id}`;
     if (!(await auditedBeforehand(reply, { actor: 'operator', action: 'clients.register', outcome: 'allowed', target }))) return reply;
     const result = await store.registerClient({ params: { id }, body: registration.value });
     directory.forget(id);
-    audit.record({ actor: 'operator', action: 'clients.register', outcome: 'succeeded', target, detail: `scopes ${registration.value.scopes.join(' ')}${registration.value.customerId ? `; acts for customer ${registration.value.customerId}` : ''}` });
+    audit.record({ actor: 'operator', action: 'clients.register', outcome: 'succeeded', target, detail: `scopes ${registration.value.scopes.join(' ')}${registration.value.roles?.length ? `; roles ${registration.value.roles.join(' ')}` : ''}${registration.value.customerId ? `; acts for customer ${registration.value.customerId}` : ''}` });
     return reply.code(result.status).send(result.body);
   });
 
