@@ -169,7 +169,7 @@ export async function proveStarted(command: ProveCommand, scenario: ScenarioDefi
       },
       api,
       async (id) => {
-        const reply = await store.client.getOrder({ params: { id } });
+        const reply = await store.client.getOrder({ headers: {}, params: { id } });
         return reply.status === 200 ? reply.body : reply.status === 404 ? null : undefined;
       },
       {
