@@ -98,7 +98,7 @@ function callingService(request: FastifyRequest, local: LocalCallers | undefined
   }
   let cached = callerCache.get(socket);
   if (cached === undefined) {
-    const spiffe = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
+    const spiffe = spiffeIdOf(socket.getPeerCertificate());
     cached = (spiffe && workloadOf(spiffe)) || null;
     callerCache.set(socket, cached);
   }
