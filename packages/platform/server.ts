@@ -14,7 +14,7 @@ import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 import { requestContext, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
 import { ROOT_CONTEXT, SpanKind, attr, errorTypeOf, extractContext, markFailed, traceparentOf, type Context, type Span, type Tracer } from './tracing.js';
-import { validate, type FieldError } from './validation.js';
+import { coerce, validate, type FieldError } from './validation.js';
 
 /** Who is calling: a service proven by its certificate, or a client of the public edge. */
 export type Caller = { readonly kind: 'service'; readonly service: WorkloadName } | { readonly kind: 'public' };
@@ -42,6 +42,12 @@ export interface ServerOptions<C extends ServiceContract> {
   readonly metrics: Metrics;
   /** One SERVER span per request, continuing the caller's trace. */
   readonly tracer: Tracer;
+  /**
+   * False with the validation bench switch: requests are not checked against the contract (path,
+   * query and header text is still converted to the schema's types); answers are still written by
+   * their schemas.
+   */
+  readonly validateRequests?: boolean;
   readonly bodyLimit?: number;
   /** Budget for a request that arrives without one. */
   readonly defaultTimeoutMs?: number;
@@ -233,6 +239,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
 
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const where = httpPart ?? 'input';
+    if (options.validateRequests === false) return { value: where === 'body' ? data : coerce(schema as never, data) };
     const result = validate(schema as never, data, { coerce: where !== 'body', where: where === 'body' ? '' : `${where}` });
     return result.ok ? { value: result.value } : { error: new ValidationFailure(where, result.errors) };
   });
