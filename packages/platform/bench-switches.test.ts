@@ -20,12 +20,13 @@ import { createServer, type ServerOptions } from './server.js';
 import { createLogger } from './telemetry.js';
 import { createTracing } from './tracing.js';
 
-const Item = Type.Object({ name: Type.String({ maxLength: 5 }), n: Type.Integer() }, { additionalProperties: false });
+const Item = Type.Object({ name: Type.String({ maxLength: 8 }), n: Type.Integer() }, { additionalProperties: false });
 const benchContract = contract({
   service: 'store',
   version: '1.0.0',
   routes: {
     echo: route({ method: 'POST', path: '/echo', summary: 'echo', body: Item, responses: { 200: Item }, callers: ['orders'], idempotent: false }),
+    restricted: route({ method: 'GET', path: '/restricted', summary: 'restricted', responses: { 200: Item }, callers: ['integration'], idempotent: true }),
     page: route({ method: 'GET', path: '/page', summary: 'page', query: Type.Object({ limit: Type.Integer({ maximum: 10, default: 3 }) }), responses: { 200: Type.Object({ limit: Type.Integer({ maximum: 10 }) }) }, callers: ['orders'], idempotent: true }),
   },
 });
@@ -46,6 +47,7 @@ async function serve(options: Partial<ServerOptions<typeof benchContract>> = {})
     handlers: {
       echo: async ({ body }) => ({ status: 200 as const, body }),
       page: async ({ query }) => ({ status: 200 as const, body: { limit: query.limit } }),
+      restricted: async ({ caller }) => ({ status: 200 as const, body: { name: caller.kind, n: 0 } }),
     },
     tls: tlsServerOptions(loadIdentity(home, 'store'), { requireClientCert: true }),
     exposure: 'internal',
@@ -57,7 +59,7 @@ async function serve(options: Partial<ServerOptions<typeof benchContract>> = {})
   });
   await server.listen({ port: 0, host: '127.0.0.1' });
   const address = server.server.address();
-  return { origin: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, server };
+  return { origin: `${options.tls === undefined && 'tls' in options ? 'http' : 'https'}://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, server };
 }
 
 function post(origin: string, path: string, body: string): Promise<{ status: number; body: string }> {
@@ -95,7 +97,7 @@ test('validation off: a body outside the contract reaches the handler, while que
 
 test('validation off: the client takes an answer outside the callee contract as it comes', async () => {
   // A server's serializer writes what its handler returns by the schema's shape, without checking its bounds.
-  const liar = await serve({ handlers: { echo: async ({ body }) => ({ status: 200 as const, body }), page: async () => ({ status: 200 as const, body: { limit: 99 } }) } });
+  const liar = await serve({ handlers: { echo: async ({ body }) => ({ status: 200 as const, body }), page: async () => ({ status: 200 as const, body: { limit: 99 } }), restricted: async () => ({ status: 200 as const, body: { name: 'x', n: 0 } }) } });
   const connect = tlsClientOptions(loadIdentity(home, 'orders'), 'store');
   const strict = createClient(benchContract, { origin: liar.origin, peer: 'store', connect });
   const lenient = createClient(benchContract, { origin: liar.origin, peer: 'store', connect, validateResponses: false });
@@ -154,4 +156,34 @@ test('tracing off: the tracer records no span even with an OTLP exporter configu
     await server.close();
     await tracing.shutdown();
   }
+});
+
+test('mtls off: an internal service answers plain HTTP with no certificate, and trusts no caller identity, so the allow-list is not checked', async () => {
+  const secured = await serve();
+  const plain = await serve({ tls: undefined });
+  assert.match(plain.origin, /^http:/);
+  const overTls = createClient(benchContract, { origin: secured.origin, peer: 'store', connect: tlsClientOptions(loadIdentity(home, 'orders'), 'store'), retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+  const overHttp = createClient(benchContract, { origin: plain.origin, peer: 'store', connect: undefined });
+  try {
+    await assert.rejects(overTls.client.restricted({}), /403/, 'with mTLS the route refuses orders, which it does not list');
+    assert.deepEqual((await overHttp.client.restricted({})).body, { name: 'public', n: 0 }, 'without it, the caller is nobody in particular and is not refused');
+    assert.equal((await overHttp.client.echo({ body: { name: 'a', n: 1 } })).status, 200);
+    const plainToSecured = createClient(benchContract, { origin: secured.origin.replace('https:', 'http:'), peer: 'store', connect: undefined, retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+    await assert.rejects(plainToSecured.client.echo({ body: { name: 'a', n: 1 } }), 'a service with mTLS on does not speak plain HTTP');
+    await plainToSecured.close();
+  } finally {
+    await overTls.close();
+    await overHttp.close();
+    await secured.server.close();
+    await plain.server.close();
+  }
+});
+
+test('mtls off: internal endpoints are http, the edge and the external partner keep https', () => {
+  const config = loadConfig({ POC_BENCH_DISABLE: 'mtls', POC_STORE_URL: 'https://127.0.0.1:18102' });
+  assert.equal(config.endpoints.orders.url, 'http://127.0.0.1:8101');
+  assert.equal(config.endpoints.integration.url, 'http://127.0.0.1:8103');
+  assert.equal(config.endpoints.store.url, 'http://127.0.0.1:18102', 'a configured address keeps its host and port');
+  assert.equal(config.endpoints.gateway.url, 'https://127.0.0.1:8443');
+  assert.equal(config.endpoints.partner.url, 'https://127.0.0.1:8104');
 });

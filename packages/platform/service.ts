@@ -64,10 +64,15 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Internal peers get our certificate; the public edge and external parties authenticate us otherwise. */
-function clientTls(identity: ServiceIdentity, peer: ServiceName): TlsClientOptions {
+/**
+ * Internal peers get our certificate (or plain HTTP, with the mtls bench switch off); the public
+ * edge and external parties authenticate us otherwise.
+ */
+function clientTls(identity: ServiceIdentity, peer: ServiceName, mtls: boolean): TlsClientOptions | undefined {
+  const internal = serviceEntry(peer).exposure === 'internal';
+  if (internal && !mtls) return undefined;
   const options = tlsClientOptions(identity, peer);
-  if (serviceEntry(peer).exposure === 'internal') return options;
+  if (internal) return options;
   const { cert: _cert, key: _key, ...withoutCertificate } = options;
   return withoutCertificate as TlsClientOptions;
 }
@@ -102,7 +107,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
       origin: config.endpoints[peer].url,
       peer,
       // External parties get no client certificate of ours: they authenticate our signatures instead.
-      connect: clientTls(identity, peer),
+      connect: clientTls(identity, peer, !switchedOff.has('mtls')),
       metrics,
       tracer,
       validateResponses: !switchedOff.has('validation'),
@@ -120,7 +125,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const server = await createServer({
     contract: definition.contract,
     handlers: instance.handlers,
-    tls: tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
+    tls: entry.exposure === 'internal' && switchedOff.has('mtls') ? undefined : tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
     exposure: entry.exposure,
     publicOrigin: endpoint.url,
     validateRequests: !switchedOff.has('validation'),
