@@ -96,7 +96,11 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   Object.assign(env, await freeServicePorts());
-  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  // Where each service is reached comes from its port, unless the test itself says otherwise.
+  for (const entry of topology) {
+    const variable = `POC_${entry.name.toUpperCase()}_URL`;
+    if (!options.env?.[variable]) delete env[variable];
+  }
   let dropDatabase = async (): Promise<void> => undefined;
   if (env.POC_PROFILE === 'production') {
     // A database of its own per test system, and a clean event stream: runs never see each other's orders.
