@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { extendTopology, serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, endpointOf, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
-import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
+import { auditCommand } from './audit.js';
+import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
+import { print, UsageError } from './command.js';
 import { formatLine } from './logs.js';
 import { prepareDeploymentIdentities, renderDeployment } from './deploy.js';
 import { isClientId } from '@msa-poc/gateway/clients';
@@ -15,34 +17,49 @@ import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
 import { newService } from './scaffold.js';
 import { formatGrowReport, runGrow } from './grow.js';
+import { PlacementError, placementOf } from './placement.js';
+import { runComparison } from './compare.js';
+import { support, supportUsage } from './support.js';
 
 const usage = `usage: poc <command> [options]
 
 commands:
-  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
+  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F] [--topology T]
                                    the proving run: load, capacity knee, faults, integrity audit, report;
-                                   exit code 1 when a check fails
+                                   exit code 1 when a check fails; --topology as for up (faults report
+                                   which services shared the faulted process)
+  prove --compare-topologies split,colocated[,FILE...] [--quick] [...]
+                                   the same proving run on each topology in turn, then knee, latency,
+                                   CPU and memory, network calls and fault blast radius side by side,
+                                   and which services to run together or apart, with the figures
   prove --target URL [--client ID] [--ca FILE] [...]
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
                                    faults that need its processes are skipped
-  up [--topology synthetic:N[,depth,fanout]]
+  up [--topology split|colocated|FILE|synthetic:N[,depth,fanout]]
                                    start every service and the console (http://127.0.0.1:8090) and print
-                                   their URLs; Ctrl-C stops them gracefully. --topology adds generated
-                                   pass-through services up to N processes (GET /v1/relay crosses them)
+                                   their URLs; Ctrl-C stops them gracefully. split (default): a process
+                                   per service; colocated: all but the partner in one process; FILE:
+                                   JSON {"processes": {"NAME": ["service", ...], ...}}; synthetic:N adds
+                                   generated pass-through services up to N processes (GET /v1/relay
+                                   crosses them)
   grow [--topology synthetic:N[,depth,fanout]] [--quick] [--skip-knee]
                                    start a synthetic topology (default synthetic:30) on free ports and
                                    measure the time until all are ready, memory per service, and the
                                    knee of a request crossing 1 vs 5 services
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
-  client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
-                                   register an API client by its public key (no secret exists);
+  client add ID [--jwk FILE] --scope "orders:read orders:write" [--customer ID] [--role support|support-lead]
+                                   register an API client by its public key (no secret exists; without
+                                   --jwk, the key kept for ID under the keys directory, created if new);
                                    with --customer it acts for that customer only
   client list                      the registered clients
   client remove ID                 remove a client
-  audit tail [--limit N] [--follow]
+${supportUsage}  audit tail [--limit N] [--follow]
                                    the audit trail: authentication decisions and state changes
+  audit verify [--anchor POSITION:HASH]
+                                   check every link of the audit trail's hash chain and print its head;
+                                   exit code 1 at the first altered, missing or reordered record
   deploy render [--target compose|k8s|monitoring|all] [--out DIR]
                                    write the deployment files generated from the topology
                                    (default: all of them, into deploy/)
@@ -59,8 +76,6 @@ options:
   --quiet                          do not stream the services' logs (up)
   -h, --help                       this text
 `;
-
-class UsageError extends Error {}
 
 /** The developer's own API client, created by `poc up`: a key on disk under .poc/keys, never a secret. */
 const developerClient = { id: 'developer', scopes: ['orders:read', 'orders:write'] };
@@ -79,7 +94,6 @@ function envFor(profile: string | undefined): Record<string, string | undefined>
 
 const configFor = (profile: string | undefined): PlatformConfig => loadConfig(envFor(profile));
 
-const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
 /** Extends the topology before anything reads it; the spec then travels to every process in POC_TOPOLOGY. */
 function useTopology(spec: string): string {
@@ -102,7 +116,10 @@ async function grow(args: string[]): Promise<number> {
 async function up(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, topology: { type: 'string' } }, strict: true });
   const env = envFor(values.profile);
-  if (values.topology) env.POC_TOPOLOGY = useTopology(values.topology);
+  // synthetic:N extends the list of services (a process each); the other values place the declared ones.
+  const synthetic = values.topology?.startsWith('synthetic:') ? useTopology(values.topology) : undefined;
+  if (synthetic) env.POC_TOPOLOGY = synthetic;
+  const placement = placementOf(synthetic ? undefined : values.topology);
   const consoleSettings = loadConsoleSettings(env); // a port mistake is reported before anything starts
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
@@ -117,7 +134,7 @@ async function up(args: string[]): Promise<number> {
   progress(`console at ${linked.console.url}, receiving spans at ${linked.console.otlpUrl}/v1/traces`);
   let system: RunningSystem;
   try {
-    system = await startSystem({ config, onProgress: progress, onLog: showLog, extraEnv: linked.env });
+    system = await startSystem({ config, placement, onProgress: progress, onLog: showLog, extraEnv: linked.env });
   } catch (error) {
     await linked.console.stop();
     throw error;
@@ -136,11 +153,11 @@ async function up(args: string[]): Promise<number> {
   const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: endpointOf(config, name).url, admin: `http://${config.adminHost}:${endpointOf(config, name).adminPort}` }]));
   const tracesGoElsewhere = !linked.receivesSpans;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
+    process.stdout.write(`${JSON.stringify({ profile: config.profile, topology: placement, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
   } else {
-    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
+    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}${placement.name === 'split' ? '' : `  process ${system.services.get(s.name)?.process}`}`);
     process.stderr.write(
-      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
+      `\nmsa-poc is up (${config.profile} profile, ${placement.name} topology)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
         `${tracesGoElsewhere ? '  (shows no traces: OTEL_* settings send spans elsewhere or turn tracing off)' : ''}\n` +
         `  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
         `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
@@ -192,20 +209,23 @@ async function token(args: string[]): Promise<number> {
 
 async function client(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' }, role: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
   const config = configFor(values.profile);
   switch (action) {
     case 'add': {
       const [id] = positionals;
-      if (!id || !values.jwk) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!id) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!values.jwk && !isClientId(id)) throw new UsageError(`client id must be 1-64 letters, digits, dots, dashes or underscores, not "${id}"`);
       const scopes = (values.scope ?? 'orders:read').split(/[\s,]+/).filter(Boolean);
-      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes, values.customer);
-      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${values.customer ? `, acting for customer ${values.customer} only` : ''}`);
+      const roles = (values.role ?? []).flatMap((role) => role.split(/[\s,]+/)).filter(Boolean);
+      const jwks = values.jwk ? readJwkFile(values.jwk) : [loadOrCreateClientKey(config.keysDir, id).publicJwk];
+      const registered = await registerClient(config, id, jwks, scopes, values.customer, roles);
+      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${roles.length ? ` and roles ${roles.join(' ')}` : ''}${values.customer ? `, acting for customer ${values.customer} only` : ''}${values.jwk ? '' : ` (key ${join(config.keysDir, `${id}.client.jwk`)})`}`);
       return 0;
     }
     case 'list': {
       const items = await listClients(config);
-      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}`).join('\n') || 'no clients');
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}${(c.roles as string[] | undefined)?.length ? `  roles ${(c.roles as string[]).join(' ')}` : ''}`).join('\n') || 'no clients');
       return 0;
     }
     case 'remove': {
@@ -226,11 +246,15 @@ async function proveCommand(args: string[]): Promise<number> {
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
       seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
-      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' },
+      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' }, topology: { type: 'string' }, 'compare-topologies': { type: 'string' },
     },
     strict: true,
   });
   if (!values.target && (values.client || values.ca)) throw new UsageError('--client and --ca go with --target: without it, poc prove starts the system and its own load client');
+  const compared = values['compare-topologies']?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (compared && (values.target || values.topology)) throw new UsageError('--compare-topologies starts each topology itself: it goes without --target and --topology');
+  if (compared && compared.length < 2) throw new UsageError('--compare-topologies takes two or more topologies, e.g. split,colocated');
+  if (values.target && values.topology) throw new UsageError('--topology chooses how poc prove starts the system; with --target the system is already running as it is');
   if (values.target && values.profile) throw new UsageError('--profile chooses what poc prove starts; with --target the system is already running as it is');
   let target: TargetOptions | undefined;
   if (values.target) {
@@ -248,7 +272,7 @@ async function proveCommand(args: string[]): Promise<number> {
   };
   const env = envFor(values.profile);
   loadConfig(env); // a configuration mistake is reported before anything starts
-  return runProve({
+  const command = {
     env,
     quick: values.quick,
     outDir: values.out,
@@ -258,31 +282,9 @@ async function proveCommand(args: string[]): Promise<number> {
     p99Ms: number('p99', values.p99, 1, 60_000),
     errorBudget: number('error-budget', values['error-budget'], 0, 1),
     ...(target ? { target } : {}),
-  });
-}
-
-async function auditCommand(args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action !== 'tail') throw new UsageError(`audit takes tail${action ? `, not "${action}"` : ''}`);
-  const { values } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, limit: { type: 'string', default: '50' }, follow: { type: 'boolean', default: false } }, strict: true });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
-  const config = configFor(values.profile);
-  const show = (lines: AuditLine[]) => {
-    for (const l of lines) {
-      print(values.json, l, `${l.at}  ${l.actor.padEnd(14)} ${l.action.padEnd(16)} ${l.outcome.padEnd(9)} ${(l.target ?? '').padEnd(44)} ${l.detail ?? ''}${l.requestId ? `  request ${l.requestId}` : ''}`);
-    }
+    placement: placementOf(values.topology),
   };
-  let lines = await readAudit(config, undefined, limit);
-  show(lines);
-  let after = lines.at(-1)?.position ?? 0;
-  while (values.follow) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    lines = await readAudit(config, after, 1_000);
-    show(lines);
-    after = lines.at(-1)?.position ?? after;
-  }
-  return 0;
+  return compared ? runComparison(command, compared.map(placementOf)) : runProve(command);
 }
 
 async function deploy(args: string[]): Promise<number> {
@@ -312,13 +314,14 @@ async function deploy(args: string[]): Promise<number> {
 }
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
-  audit: auditCommand,
+  audit: (args) => auditCommand(args, configFor),
   up,
   prove: proveCommand,
   // The main job: the proving run on the embedded profile.
   start: (args) => proveCommand(args),
   token,
   client,
+  support: (args) => support(args, configFor, (message) => new UsageError(message)),
   deploy,
   new: async (args) => newService(args),
   grow,
@@ -341,6 +344,10 @@ main(process.argv.slice(2)).then(
     const code = (error as { code?: string }).code ?? '';
     if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`poc: ${(error as Error).message}\n\n${usage}`);
+      process.exit(2);
+    }
+    if (error instanceof PlacementError) {
+      process.stderr.write(`poc: topology error: ${error.message}\n`);
       process.exit(2);
     }
     if (error instanceof ConfigError) {

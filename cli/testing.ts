@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, serviceEnvName, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
+import { deadLetterStream, orderStream, serviceEnvName, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { endpointOf, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -15,6 +15,7 @@ import type { RunningConsole } from '@msa-poc/console/console';
 import { registerClient } from './clients.js';
 import { startLinkedConsole, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { placementOf } from './placement.js';
 
 /**
  * `count` distinct ports the OS reports free right now. All are held open until every one is
@@ -80,8 +81,8 @@ export interface TestSystem extends RunningSystem {
   readonly home: string;
   /** An OAuth client of the public API with both scopes, registered for this system. */
   readonly api: ApiClient;
-  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
-  apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
+  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only; `roles` for support access. */
+  apiClient(id: string, scopes: string[], customerId?: string, roles?: string[]): Promise<ApiClient>;
   readonly logs: string[];
   /** The console the services send their spans to, when the test asked for one (`withConsole`). */
   readonly console: RunningConsole | undefined;
@@ -90,13 +91,17 @@ export interface TestSystem extends RunningSystem {
   dispose(): Promise<void>;
 }
 
-export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean } = {}): Promise<TestSystem> {
+export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean; topology?: 'split' | 'colocated' } = {}): Promise<TestSystem> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
   // Spans stay in the test unless it asks for them: whatever listens on the default OTLP port is not ours.
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   Object.assign(env, await freeServicePorts());
-  for (const entry of topology) delete env[serviceEnvName(entry.name, 'URL')];
+  // Where each service is reached comes from its port, unless the test itself says otherwise.
+  for (const entry of topology) {
+    const variable = serviceEnvName(entry.name, 'URL');
+    if (!options.env?.[variable]) delete env[variable];
+  }
   let dropDatabase = async (): Promise<void> => undefined;
   if (env.POC_PROFILE === 'production') {
     // A database of its own per test system, and a clean event stream: runs never see each other's orders.
@@ -107,6 +112,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     env.POC_REDIS_URL ||= process.env.POC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     const broker = await connectBroker({ url: env.POC_NATS_URL, name: 'test-setup' });
     await broker.deleteStream(orderStream.name);
+    await broker.deleteStream(deadLetterStream.name);
     await broker.close();
   }
   let config: PlatformConfig = loadConfig(env);
@@ -118,7 +124,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     // On free ports of its own, started first: spans go there instead of nowhere.
     if (options.withConsole) linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => logs.push(`console ${line}`) });
     config = linked?.config ?? config;
-    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv, ...linked?.env } });
+    system = await startSystem({ config, placement: placementOf(options.topology), onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv, ...linked?.env } });
   } catch (error) {
     process.stderr.write(logs.slice(-40).join('\n'));
     await linked?.console.stop();
@@ -127,9 +133,9 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     throw error;
   }
   const apiClients: ApiClient[] = [];
-  const apiClient = async (id: string, scopes: string[], customerId?: string): Promise<ApiClient> => {
+  const apiClient = async (id: string, scopes: string[], customerId?: string, roles: string[] = []): Promise<ApiClient> => {
     const key = loadOrCreateClientKey(config.keysDir, id);
-    await registerClient(config, id, [key.publicJwk], scopes, customerId);
+    await registerClient(config, id, [key.publicJwk], scopes, customerId, roles);
     const client = new ApiClient(config.endpoints.gateway.url, id, key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
     apiClients.push(client);
     return client;

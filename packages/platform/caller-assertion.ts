@@ -18,6 +18,8 @@ export interface EndUser {
   readonly scopes: readonly string[];
   /** Present for a customer-scoped client: it acts for this customer only. */
   readonly customerId?: string;
+  /** Present for a support engineer acting for `customerId` under this grant (a support token). */
+  readonly supportGrantId?: string;
 }
 
 const assertionType = 'caller+jwt';
@@ -40,14 +42,31 @@ export class CallerAssertionSigner {
       { typ: assertionType },
       {
         iss: this.#issuer, aud: spiffeId(audience), sub: user.clientId, jkt: user.keyThumbprint, scope: user.scopes.join(' '),
-        ...(user.customerId ? { customer_id: user.customerId } : {}), iat, exp: iat + assertionLifetimeSeconds, txn: requestId,
+        ...(user.customerId ? { customer_id: user.customerId } : {}), ...(user.supportGrantId ? { support_grant: user.supportGrantId } : {}), iat, exp: iat + assertionLifetimeSeconds, txn: requestId,
       },
       this.key,
     );
   }
 }
 
-export class CallerAssertionVerifier {
+/** Who asked, from the assertion a request carries. */
+export interface CallerVerifier {
+  verify(assertion: string | undefined): EndUser;
+}
+
+/**
+ * With the auth bench switch off (POC_BENCH_DISABLE=auth) the gateway authenticates nobody: every
+ * request acts for this client, with both scopes and for every customer.
+ */
+export const benchUser: EndUser = { clientId: 'bench', keyThumbprint: 'unauthenticated', scopes: ['orders:read', 'orders:write'] };
+
+/** What the gateway sends in place of a signed assertion with auth off: well-formed, unsigned, naming nobody. */
+export const benchAssertion = 'bench.unauthenticated.unsigned';
+
+/** The verifier of a service with auth off: nothing is checked, every request acts for `benchUser`. */
+export const benchCallers: CallerVerifier = { verify: () => benchUser };
+
+export class CallerAssertionVerifier implements CallerVerifier {
   readonly #issuer: string;
   readonly #audience: string;
 
@@ -75,10 +94,11 @@ export class CallerAssertionVerifier {
     if (claims.exp - claims.iat > assertionLifetimeSeconds) throw refused(`caller assertion lives longer than ${assertionLifetimeSeconds} s`);
     if (claims.exp + clockSkewSeconds < seconds) throw refused('caller assertion has expired');
     if (claims.iat - clockSkewSeconds > seconds) throw refused('caller assertion is issued in the future');
-    const { sub, jkt, scope, customer_id: customerId } = claims;
+    const { sub, jkt, scope, customer_id: customerId, support_grant: supportGrantId } = claims;
     if (typeof sub !== 'string' || typeof jkt !== 'string' || typeof scope !== 'string') throw refused('caller assertion lacks sub, jkt or scope');
     if (customerId !== undefined && typeof customerId !== 'string') throw refused('caller assertion has a malformed customer_id');
-    return { clientId: sub, keyThumbprint: jkt, scopes: scope.split(' ').filter(Boolean), ...(customerId ? { customerId } : {}) };
+    if (supportGrantId !== undefined && (typeof supportGrantId !== 'string' || customerId === undefined)) throw refused('caller assertion has a support_grant without a customer_id');
+    return { clientId: sub, keyThumbprint: jkt, scopes: scope.split(' ').filter(Boolean), ...(customerId ? { customerId } : {}), ...(supportGrantId ? { supportGrantId } : {}) };
   }
 }
 
