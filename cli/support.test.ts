@@ -103,7 +103,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.ok(items.some((r) => r.actor === 'both-roles' && r.action === 'support.approve' && r.outcome === 'refused'));
       assert.ok(items.some((r) => r.actor === 'lead' && r.action === 'support.approve' && r.outcome === 'succeeded'));
       assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'support.exchange' && r.outcome === 'refused'));
-      assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'auth.request' && /acting for customer cust-x under grant/.test(r.detail ?? '')));
+      assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'support.read' && r.outcome === 'succeeded' && /^for customer cust-x under grant .* \(ticket TCK-1001\); 200; clear .*; masked /.test(r.detail ?? '')));
       assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'auth.request' && r.outcome === 'refused' && /no longer live/.test(r.detail ?? '')));
     });
 

@@ -14,6 +14,7 @@ export const supportUsage = `  support request --client ID --customer ID --ticke
   support approve|reject|revoke GRANT --client ID
                                    decide a request (a support lead other than the requester), or end it
   support grants --client ID       the requests and grants this client may see
+  support log GRANT --client ID    every response served under the grant, as served (masked), with its audit position
   support token GRANT --client ID [--curl METHOD PATH]
                                    exchange the client's token for a support token under an approved grant
 `;
@@ -76,6 +77,15 @@ export async function support(args: string[], configFor: (profile: string | unde
         print(reply.body.items, reply.body.items.map(describe).join('\n') || 'no access requests');
         return 0;
       }
+      case 'log': {
+        const [id] = positionals;
+        if (!id) throw usageError('support log takes the grant id');
+        const reply = await api.call<{ grant: Grant; items: { auditPosition: number; servedAt: string; route: string; status: number; body: unknown }[] }>('GET', `/v1/support/grants/${encodeURIComponent(id)}/log`);
+        if (reply.status !== 200) throw refusal(reply);
+        const lines = reply.body.items.map((item) => `#${item.auditPosition}  ${item.servedAt}  ${item.status}  ${item.route}\n${JSON.stringify(item.body, null, 2)}`);
+        print(reply.body, [describe(reply.body.grant), ...(lines.length ? lines : ['nothing served under this grant'])].join('\n'));
+        return 0;
+      }
       case 'token': {
         const [id, method, path] = positionals;
         if (!id) throw usageError('support token takes the grant id');
@@ -95,7 +105,7 @@ export async function support(args: string[], configFor: (profile: string | unde
         return 0;
       }
       default:
-        throw usageError(`support takes request, approve, reject, revoke, grants or token${action ? `, not "${action}"` : ''}`);
+        throw usageError(`support takes request, approve, reject, revoke, grants, log or token${action ? `, not "${action}"` : ''}`);
     }
   } finally {
     await api.close();

@@ -37,6 +37,7 @@ export const problemTypes = {
   unreplayable: { type: `${base}unreplayable`, status: 422, title: 'The dead letter\'s event cannot be published again' },
   tooManyRequests: { type: `${base}too-many-requests`, status: 429, title: 'Rate limit exceeded' },
   internal: { type: `${base}internal`, status: 500, title: 'Internal error' },
+  maskingFailed: { type: `${base}masking-failed`, status: 500, title: 'The response could not be masked for support access, so none was served' },
   upstreamContract: { type: `${base}upstream-contract`, status: 502, title: 'A dependency answered outside its contract' },
   unavailable: { type: `${base}unavailable`, status: 503, title: 'A dependency is unavailable' },
   deadlineExceeded: { type: `${base}deadline-exceeded`, status: 504, title: 'A dependency did not answer in time' },

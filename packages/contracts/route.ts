@@ -3,6 +3,7 @@
  * server, client, validator and document is derived from that declaration.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { SupportView } from './masking.js';
 import type { ServiceName, WorkloadName } from './topology.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -29,6 +30,8 @@ export interface RouteSpec {
   readonly scope?: Scope;
   /** True when repeating the call cannot change the outcome: only these are retried. */
   readonly idempotent: boolean;
+  /** What a support token is served of each response (masking.ts); a route or status without one is masked entirely. */
+  readonly support?: SupportView;
 }
 
 export interface ServiceContract<Name extends ServiceName = ServiceName, Routes extends Record<string, RouteSpec> = Record<string, RouteSpec>> {

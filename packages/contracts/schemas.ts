@@ -242,3 +242,19 @@ export const SupportGrant = Type.Object(
 );
 export type SupportGrant = Static<typeof SupportGrant>;
 export const SupportGrantList = Type.Object({ items: Type.Array(SupportGrant) }, { additionalProperties: false });
+
+/** One response served under a support grant, exactly as served (masked), with its audit record's position. */
+export const ServedSupportResponse = Type.Object(
+  {
+    auditPosition: Type.Integer({ minimum: 1 }),
+    servedAt: Type.String({ format: 'date-time' }),
+    route: Type.String({ maxLength: 256 }),
+    status: Type.Integer({ minimum: 100, maximum: 599 }),
+    /** The body as served, masked. */
+    body: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+export type ServedSupportResponse = Static<typeof ServedSupportResponse>;
+export const SupportGrantLog = Type.Object({ grant: SupportGrant, items: Type.Array(ServedSupportResponse) }, { additionalProperties: false });
+export type SupportGrantLog = Static<typeof SupportGrantLog>;

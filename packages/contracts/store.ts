@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -56,7 +56,7 @@ const SupportGrantHeaders = Type.Object({ 'support-grant': Type.Optional(Support
 
 export const storeContract = contract({
   service: 'store',
-  version: '2.0.0',
+  version: '2.1.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -172,6 +172,22 @@ export const storeContract = contract({
       method: 'GET', path: '/support/access-requests', summary: 'Access requests and grants, newest first, as `by` may see them: a lead every one, an engineer their own.',
       query: Type.Object({ by: ClientId, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
       responses: { 200: SupportGrantList, 403: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    recordSupportResponse: route({
+      method: 'POST', path: '/support/responses',
+      summary: 'Append the audit record of a response served under a support grant and keep the served (masked) body beside it, in one transaction: both or neither.',
+      body: Type.Object({
+        record: AuditRecord, grantId: SupportGrantId, route: Type.String({ minLength: 1, maxLength: 256 }), status: Type.Integer({ minimum: 100, maximum: 599 }),
+        /** The body exactly as served, as JSON text. */
+        body: Type.String({ maxLength: 4 * 1024 * 1024 }),
+      }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ auditPosition: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: false,
+    }),
+    getSupportGrantLog: route({
+      method: 'GET', path: '/support/access-requests/:id/log', summary: 'The responses served under a grant, oldest first, as `by` may see them: its requester or a support lead.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
+      query: Type.Object({ by: ClientId }, { additionalProperties: false }),
+      responses: { 200: SupportGrantLog, 403: Problem, 404: Problem }, callers: ['gateway'], idempotent: true,
     }),
     appendAudit: route({
       method: 'POST', path: '/audit', summary: 'Append audit records (append-only: they can never be changed or removed).',

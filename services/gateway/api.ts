@@ -85,6 +85,10 @@ export function gatewayApi({ orders, integration, store, grants, auth, jwks, par
       const caller = await auth.authenticate(http);
       return withHeaders(await store.listSupportGrants({ query: { by: caller.clientId } }), caller.headers);
     },
+    getSupportGrantLog: async ({ http, params }) => {
+      const caller = await auth.authenticate(http);
+      return withHeaders(await store.getSupportGrantLog({ params, query: { by: caller.clientId } }), caller.headers);
+    },
 
     partnerCallback: async ({ http, body }) => {
       // The partner authenticates by signing each callback with its own key (RFC 9421).

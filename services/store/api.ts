@@ -246,6 +246,20 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
         : { status: 200, body: { items } };
     },
 
+    recordSupportResponse: async ({ body }) => ({ status: 200, body: { auditPosition: await support.recordServedResponse(db, body) } }),
+
+    getSupportGrantLog: async ({ params, query }) => {
+      const log = await support.grantLog(db, { id: params.id, by: query.by, now: now() });
+      switch (log.outcome) {
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
+        case 'not-allowed':
+          return { status: 403, body: problem('supportLeadRequired', `Only the requester of ${params.id} or a support lead may read its log; ${query.by} is neither.`) };
+        case 'log':
+          return { status: 200, body: { grant: log.grant, items: log.items } };
+      }
+    },
+
     appendAudit: async ({ body }) => ({ status: 200, body: { appended: await audit.appendAudit(db, body.records) } }),
 
     listAudit: async ({ query }) => ({ status: 200, body: { items: await audit.listAudit(db, { after: query.after, limit: query.limit ?? 50 }) } }),

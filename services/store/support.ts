@@ -5,7 +5,8 @@
  * decides, the requester or a lead revokes, and a grant gives access only while approved and unexpired.
  */
 import { randomUUID } from 'node:crypto';
-import type { SupportAccessRequest, SupportGrant } from '@msa-poc/contracts';
+import type { AuditRecord, ServedSupportResponse, SupportAccessRequest, SupportGrant } from '@msa-poc/contracts';
+import { appendToChain } from './audit.js';
 import { statement, type Database, type Queryable } from './database.js';
 
 type Role = 'support' | 'support-lead';
@@ -163,4 +164,31 @@ export async function readUnderGrant<T>(db: Database, grant: { id: string; now: 
     if (!scoped) return { outcome: 'no-live-grant' };
     return { outcome: 'read', customerId: scoped.customer_id, value: await read(tx, scoped.customer_id) };
   });
+}
+
+const insertResponseSql = statement('recordSupportResponse', `INSERT INTO support_responses (audit_position, grant_id, served_at, route, status, body) VALUES ($1, $2, $3, $4, $5, $6)`);
+
+/** The audit record of a response served under a grant and the body as served: both stored, or neither. */
+export async function recordServedResponse(db: Database, served: { record: AuditRecord; grantId: string; route: string; status: number; body: string }): Promise<number> {
+  return db.transaction(async (tx) => {
+    const position = await appendToChain(tx, [served.record]);
+    await tx.query(insertResponseSql, [position, served.grantId, served.record.at, served.route, served.status, served.body]);
+    return position;
+  });
+}
+
+const servedResponsesSql = statement('listSupportResponses', 'SELECT audit_position, served_at, route, status, body FROM support_responses WHERE grant_id = $1 ORDER BY audit_position');
+
+export type GrantLog = { outcome: 'log'; grant: SupportGrant; items: ServedSupportResponse[] } | { outcome: 'not-found' } | { outcome: 'not-allowed' };
+
+/** What was served under a grant, for its requester or a support lead. */
+export async function grantLog(db: Queryable, query: { id: string; by: string; now: Date }): Promise<GrantLog> {
+  const grant = await getGrant(db, query.id, query.now);
+  if (!grant) return { outcome: 'not-found' };
+  if (grant.requester !== query.by && !(await rolesOf(db, query.by)).includes('support-lead')) return { outcome: 'not-allowed' };
+  const rows = await db.query<{ audit_position: string | number; served_at: Date | string; route: string; status: number; body: string }>(servedResponsesSql, [query.id]);
+  return {
+    outcome: 'log', grant,
+    items: rows.rows.map((row) => ({ auditPosition: Number(row.audit_position), servedAt: iso(row.served_at), route: row.route, status: row.status, body: JSON.parse(row.body) as unknown })),
+  };
 }
