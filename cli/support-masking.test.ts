@@ -78,6 +78,12 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.ok(reads.every((r) => r.actor === 'engineer' && r.detail?.startsWith(`for customer cust-canary under grant ${grantId} (ticket TCK-77)`)));
       assert.match(reads[0]?.detail ?? '', /clear .*shippingAddress\.\{city,country\}.*; masked shippingAddress\.\{name:hashed,line1:omit,postalCode:partial\}/);
 
+      const first = await lead.call<{ items: Served[]; nextAfter?: number }>('GET', `/v1/support/grants/${grantId}/log?limit=2`);
+      assert.equal(first.body.items.length, 2);
+      const rest = await lead.call<{ items: Served[]; nextAfter?: number }>('GET', `/v1/support/grants/${grantId}/log?after=${first.body.nextAfter ?? 0}&limit=10`);
+      assert.equal(rest.body.nextAfter, undefined, 'the last page says so');
+      assert.deepEqual([...first.body.items, ...rest.body.items], log.body.items, 'pages continue where the last ended');
+
       const stranger = await system.apiClient('stranger', ['orders:read'], undefined, ['support']);
       assert.equal((await stranger.call('GET', `/v1/support/grants/${grantId}/log`)).status, 403, 'another engineer cannot read the log');
       assert.equal((await lead.call('GET', `/v1/support/grants/${grantId}/log`)).status, 200, 'a lead can');

@@ -80,10 +80,17 @@ export async function support(args: string[], configFor: (profile: string | unde
       case 'log': {
         const [id] = positionals;
         if (!id) throw usageError('support log takes the grant id');
-        const reply = await api.call<{ grant: Grant; items: { auditPosition: number; servedAt: string; route: string; status: number; body: unknown }[] }>('GET', `/v1/support/grants/${encodeURIComponent(id)}/log`);
-        if (reply.status !== 200) throw refusal(reply);
-        const lines = reply.body.items.map((item) => `#${item.auditPosition}  ${item.servedAt}  ${item.status}  ${item.route}\n${JSON.stringify(item.body, null, 2)}`);
-        print(reply.body, [describe(reply.body.grant), ...(lines.length ? lines : ['nothing served under this grant'])].join('\n'));
+        type Log = { grant: Grant; items: { auditPosition: number; servedAt: string; route: string; status: number; body: unknown }[]; nextAfter?: number };
+        let page: ApiResponse<Log> | undefined;
+        const items: Log['items'] = [];
+        do {
+          const after = page?.body.nextAfter ?? 0;
+          page = await api.call<Log>('GET', `/v1/support/grants/${encodeURIComponent(id)}/log?after=${after}&limit=200`);
+          if (page.status !== 200) throw refusal(page);
+          items.push(...page.body.items);
+        } while (page.body.nextAfter !== undefined);
+        const lines = items.map((item) => `#${item.auditPosition}  ${item.servedAt}  ${item.status}  ${item.route}\n${JSON.stringify(item.body, null, 2)}`);
+        print({ grant: page.body.grant, items }, [describe(page.body.grant), ...(lines.length ? lines : ['nothing served under this grant'])].join('\n'));
         return 0;
       }
       case 'token': {

@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { orderPagePolicy, orderPolicy, problemViews, productListPolicy } from './masking.js';
 import {
-  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog,
+  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery,
 } from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
@@ -92,8 +92,8 @@ export const apiContract = contract({
       responses: { 200: SupportGrantList, 401: Problem, 403: Problem, 429: Problem }, callers: 'public', idempotent: true,
     }),
     getSupportGrantLog: route({
-      method: 'GET', path: '/v1/support/grants/:id/log', summary: 'Every response served under a grant, exactly as served (masked), oldest first, with its audit position: for the requester and support leads.',
-      params: GrantParams, responses: { 200: SupportGrantLog, 401: Problem, 403: Problem, 404: Problem, 429: Problem }, callers: 'public', idempotent: true,
+      method: 'GET', path: '/v1/support/grants/:id/log', summary: 'Every response served under a grant, exactly as served (masked), oldest first, with its audit position, a page at a time (`after` the last position seen): for the requester and support leads.',
+      params: GrantParams, query: SupportGrantLogQuery, responses: { 200: SupportGrantLog, 401: Problem, 403: Problem, 404: Problem, 429: Problem }, callers: 'public', idempotent: true,
     }),
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",

@@ -21,6 +21,8 @@ export interface RouteSpec {
   readonly query?: TSchema;
   readonly headers?: TSchema;
   readonly body?: TSchema;
+  /** The largest request body this route takes, in bytes, when it is not the server's default (64 KiB). */
+  readonly bodyLimit?: number;
   /** How the body is encoded: JSON unless a standard says otherwise (OAuth's token endpoint takes a form). */
   readonly bodyMediaType?: 'application/json' | 'application/x-www-form-urlencoded';
   /** Every status this route can answer, with its body schema. */

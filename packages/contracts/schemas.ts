@@ -256,5 +256,18 @@ export const ServedSupportResponse = Type.Object(
   { additionalProperties: false },
 );
 export type ServedSupportResponse = Static<typeof ServedSupportResponse>;
-export const SupportGrantLog = Type.Object({ grant: SupportGrant, items: Type.Array(ServedSupportResponse) }, { additionalProperties: false });
+export const SupportGrantLog = Type.Object(
+  {
+    grant: SupportGrant,
+    items: Type.Array(ServedSupportResponse),
+    /** The `after` of the next page; absent on the last. */
+    nextAfter: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+/** A page of a grant's log: the responses after an audit position. */
+export const SupportGrantLogQuery = Type.Object(
+  { after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) },
+  { additionalProperties: false },
+);
 export type SupportGrantLog = Static<typeof SupportGrantLog>;

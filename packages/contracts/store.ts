@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -181,12 +181,14 @@ export const storeContract = contract({
         /** The body exactly as served, as JSON text. */
         body: Type.String({ maxLength: 4 * 1024 * 1024 }),
       }, { additionalProperties: false }),
+      // A page of 100 orders of 50 lines is some hundreds of KiB; JSON text in JSON grows by its escapes.
+      bodyLimit: 10 * 1024 * 1024,
       responses: { 200: Type.Object({ auditPosition: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: false,
     }),
     getSupportGrantLog: route({
       method: 'GET', path: '/support/access-requests/:id/log', summary: 'The responses served under a grant, oldest first, as `by` may see them: its requester or a support lead.',
       params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
-      query: Type.Object({ by: ClientId }, { additionalProperties: false }),
+      query: Type.Composite([Type.Object({ by: ClientId }), SupportGrantLogQuery], { additionalProperties: false }),
       responses: { 200: SupportGrantLog, 403: Problem, 404: Problem }, callers: ['gateway'], idempotent: true,
     }),
     appendAudit: route({

@@ -302,6 +302,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
       method: spec.method,
       url: spec.path,
       config: { operation: name },
+      ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
       schema: {
         ...(spec.params ? { params: spec.params } : {}),
         ...(spec.query ? { querystring: spec.query } : {}),

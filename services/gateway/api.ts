@@ -85,9 +85,9 @@ export function gatewayApi({ orders, integration, store, grants, auth, jwks, par
       const caller = await auth.authenticate(http);
       return withHeaders(await store.listSupportGrants({ query: { by: caller.clientId } }), caller.headers);
     },
-    getSupportGrantLog: async ({ http, params }) => {
+    getSupportGrantLog: async ({ http, params, query }) => {
       const caller = await auth.authenticate(http);
-      return withHeaders(await store.getSupportGrantLog({ params, query: { by: caller.clientId } }), caller.headers);
+      return withHeaders(await store.getSupportGrantLog({ params, query: { by: caller.clientId, ...query } }), caller.headers);
     },
 
     partnerCallback: async ({ http, body }) => {

@@ -249,14 +249,14 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
     recordSupportResponse: async ({ body }) => ({ status: 200, body: { auditPosition: await support.recordServedResponse(db, body) } }),
 
     getSupportGrantLog: async ({ params, query }) => {
-      const log = await support.grantLog(db, { id: params.id, by: query.by, now: now() });
+      const log = await support.grantLog(db, { id: params.id, by: query.by, after: query.after ?? 0, limit: query.limit ?? 50, now: now() });
       switch (log.outcome) {
         case 'not-found':
           return { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
         case 'not-allowed':
           return { status: 403, body: problem('supportLeadRequired', `Only the requester of ${params.id} or a support lead may read its log; ${query.by} is neither.`) };
         case 'log':
-          return { status: 200, body: { grant: log.grant, items: log.items } };
+          return { status: 200, body: { grant: log.grant, items: log.items, ...(log.nextAfter === undefined ? {} : { nextAfter: log.nextAfter }) } };
       }
     },
 

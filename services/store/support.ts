@@ -177,18 +177,20 @@ export async function recordServedResponse(db: Database, served: { record: Audit
   });
 }
 
-const servedResponsesSql = statement('listSupportResponses', 'SELECT audit_position, served_at, route, status, body FROM support_responses WHERE grant_id = $1 ORDER BY audit_position');
+const servedResponsesSql = statement('listSupportResponses', 'SELECT audit_position, served_at, route, status, body FROM support_responses WHERE grant_id = $1 AND audit_position > $2 ORDER BY audit_position LIMIT $3');
 
-export type GrantLog = { outcome: 'log'; grant: SupportGrant; items: ServedSupportResponse[] } | { outcome: 'not-found' } | { outcome: 'not-allowed' };
+export type GrantLog = { outcome: 'log'; grant: SupportGrant; items: ServedSupportResponse[]; nextAfter?: number } | { outcome: 'not-found' } | { outcome: 'not-allowed' };
 
 /** What was served under a grant, for its requester or a support lead. */
-export async function grantLog(db: Queryable, query: { id: string; by: string; now: Date }): Promise<GrantLog> {
+export async function grantLog(db: Queryable, query: { id: string; by: string; after: number; limit: number; now: Date }): Promise<GrantLog> {
   const grant = await getGrant(db, query.id, query.now);
   if (!grant) return { outcome: 'not-found' };
   if (grant.requester !== query.by && !(await rolesOf(db, query.by)).includes('support-lead')) return { outcome: 'not-allowed' };
-  const rows = await db.query<{ audit_position: string | number; served_at: Date | string; route: string; status: number; body: string }>(servedResponsesSql, [query.id]);
+  const rows = await db.query<{ audit_position: string | number; served_at: Date | string; route: string; status: number; body: string }>(servedResponsesSql, [query.id, query.after, query.limit + 1]);
+  const page = rows.rows.slice(0, query.limit);
   return {
     outcome: 'log', grant,
-    items: rows.rows.map((row) => ({ auditPosition: Number(row.audit_position), servedAt: iso(row.served_at), route: row.route, status: row.status, body: JSON.parse(row.body) as unknown })),
+    ...(rows.rows.length > query.limit ? { nextAfter: Number(page[page.length - 1]?.audit_position) } : {}),
+    items: page.map((row) => ({ auditPosition: Number(row.audit_position), servedAt: iso(row.served_at), route: row.route, status: row.status, body: JSON.parse(row.body) as unknown })),
   };
 }
