@@ -6,7 +6,8 @@ import type { Database } from './database.js';
 import { migrate } from './migrate.js';
 import { registerClient } from './clients.js';
 import { getOrder, listOrders, placeOrder, type PricedOrder } from './repository.js';
-import { decide, getGrant, listGrants, readUnderGrant, requestAccess, revoke } from './support.js';
+import { decide, getGrant, grantLog, listGrants, readUnderGrant, recordServedResponse, requestAccess, revoke } from './support.js';
+import { listAudit } from './audit.js';
 import { backends, type Backend } from './test-databases.js';
 
 const jwk = { kty: 'EC' as const, crv: 'P-256' as const, x: 'x', y: 'y' };
@@ -130,6 +131,38 @@ function suite(backend: Backend) {
       const id = await approved();
       await assert.rejects(readUnderGrant(db, { id, now: at(1) }, (tx) => tx.query('SELECT * FROM api_clients')), /permission denied/);
       await assert.rejects(readUnderGrant(db, { id, now: at(1) }, (tx) => tx.query("UPDATE orders SET status = 'cancelled'")), /permission denied/);
+    });
+  });
+
+  describe('responses served under a grant', () => {
+    const record = (detail: string) => ({ at: at(2).toISOString(), actor: 'engineer', action: 'support.read', outcome: 'succeeded' as const, target: 'GET /v1/orders/:id', detail });
+
+    it('are kept with their audit record, replayed in order to the requester and leads only, and never changed', async () => {
+      const id = await approved();
+      const first = await recordServedResponse(db, { record: record('first'), grantId: id, route: 'GET /v1/orders/1', status: 200, body: '{"id":"1","shippingAddress":{"postalCode":"22***"}}' });
+      const second = await recordServedResponse(db, { record: record('second'), grantId: id, route: 'GET /v1/orders/2', status: 404, body: '{"status":404}' });
+      assert.ok(second > first);
+      const audit = await listAudit(db, { after: first - 1, limit: 2 });
+      assert.deepEqual(audit.map((r) => [r.position, r.detail]), [[first, 'first'], [second, 'second']], 'each body points at its own audit record');
+      const log = await grantLog(db, { id, by: 'engineer', after: 0, limit: 1, now: at(3) });
+      assert.equal(log.outcome, 'log');
+      const page = log as Extract<typeof log, { outcome: 'log' }>;
+      assert.deepEqual(page.items.map((i) => [i.auditPosition, i.status, i.body]), [[first, 200, { id: '1', shippingAddress: { postalCode: '22***' } }]]);
+      assert.equal(page.nextAfter, first);
+      const rest = await grantLog(db, { id, by: 'lead', after: first, limit: 10, now: at(3) });
+      assert.deepEqual((rest as typeof page).items.map((i) => i.route), ['GET /v1/orders/2']);
+      assert.equal((rest as typeof page).nextAfter, undefined);
+      assert.equal((await grantLog(db, { id, by: 'plain', after: 0, limit: 10, now: at(3) })).outcome, 'not-allowed');
+      assert.equal((await grantLog(db, { id: randomUUID(), by: 'lead', after: 0, limit: 10, now: at(3) })).outcome, 'not-found');
+      await assert.rejects(db.query(`UPDATE support_responses SET body = '{}' WHERE audit_position = ${first}`), /append-only/);
+      await assert.rejects(db.query(`DELETE FROM support_responses WHERE audit_position = ${first}`), /append-only/);
+    });
+
+    it('are stored with their audit record or not at all', async () => {
+      const before = await listAudit(db, { limit: 1 });
+      // A grant that does not exist: the body cannot be kept, so neither is its record.
+      await assert.rejects(recordServedResponse(db, { record: record('orphan'), grantId: randomUUID(), route: 'GET /v1/orders/3', status: 200, body: '{}' }));
+      assert.deepEqual(await listAudit(db, { limit: 1 }), before);
     });
   });
 }
