@@ -81,6 +81,15 @@ test('errors are masked like bodies: a problem keeps its kind, not its free text
   assert.equal(served[0]?.entry.outcome, 'refused');
 });
 
+test('a dependency failing under a support token is logged by its kind, and its message, which may quote data, is not served or logged', async () => {
+  const { call, lines } = setup({ throws: new ProblemError('unavailable', `store answered: ${canary.line1}`) });
+  const reply = await call();
+  assert.equal(reply.status, 503);
+  noCanary('the answer', text(reply.body));
+  assert.ok(lines.some((line) => line.includes('dependency failure') && line.includes('/problems/unavailable')));
+  noCanary('the log', lines.join('\n'));
+});
+
 test('a masker that fails fails the request: 500, nothing of the response served, the failure audited and logged without values', async () => {
   const { call, served, lines } = setup({ mask: () => { throw new MaskingError(`cannot mask ${canary.name}`); } });
   const reply = await call();

@@ -66,7 +66,11 @@ export function compactPaths(paths: readonly string[]): string {
 
 /** The answer to give for what a handler threw, as the platform would give it. */
 function replyOf(error: unknown, log: Logger, route: string): Reply {
-  if (error instanceof ProblemError) return { status: error.status, body: error.problem, headers: error.headers };
+  if (error instanceof ProblemError) {
+    // The platform would log a dependency's failure with its message; here only its kind, since a message may quote data.
+    if (error.status >= 500) log.warn({ route, status: error.status, problem: error.problem.type }, 'support request: dependency failure');
+    return { status: error.status, body: error.problem, headers: error.headers };
+  }
   log.error({ route, errorType: (error as Error)?.name ?? typeof error }, 'support request failed');
   return { status: 500, body: problem('internal', 'The service failed to handle the request; it has been logged with its request id.') };
 }
