@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { ApiClient, ApiResponse } from '@msa-poc/harness/api-client';
 import { startTestSystem, type TestSystem } from './testing.js';
 
@@ -88,6 +89,29 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal((await stranger.call('GET', `/v1/support/grants/${grantId}/log`)).status, 403, 'another engineer cannot read the log');
       assert.equal((await lead.call('GET', `/v1/support/grants/${grantId}/log`)).status, 200, 'a lead can');
       assert.equal((await engineer.call('GET', `/v1/support/grants/${grantId}/log`, { token })).status, 403, 'not with the support token itself');
+    });
+
+    test('a response whose audit record cannot be stored is not served: 503, and the log holds nothing of it', { skip: profile === 'embedded' && 'the embedded database lives inside the store process; PostgreSQL is reached from here' }, async () => {
+      const token = (await engineer.supportToken(grantId)).body.access_token as string;
+      const before = await engineer.call<{ items: Served[] }>('GET', `/v1/support/grants/${grantId}/log?limit=200`);
+      const db = new pg.Client({ connectionString: system.config.databaseUrl });
+      await db.connect();
+      try {
+        // The database refuses the served body, so the record and the body are stored together or not at all.
+        await db.query(`CREATE FUNCTION refuse_served() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`);
+        await db.query('CREATE TRIGGER refuse_served BEFORE INSERT ON support_responses FOR EACH ROW EXECUTE FUNCTION refuse_served()');
+        const refused = await engineer.call<{ type: string; detail: string }>('GET', `/v1/orders/${orderId}`, { token });
+        assert.equal(refused.status, 503);
+        assert.match(refused.body.detail, /was not served: it could not be audited/);
+        assert.equal((refused.body as Record<string, unknown>).shippingAddress, undefined, 'nothing of the order in the answer');
+      } finally {
+        await db.query('DROP TRIGGER IF EXISTS refuse_served ON support_responses');
+        await db.query('DROP FUNCTION IF EXISTS refuse_served()');
+        await db.end();
+      }
+      const afterwards = await engineer.call<{ items: Served[] }>('GET', `/v1/support/grants/${grantId}/log?limit=200`);
+      assert.equal(afterwards.body.items.length, before.body.items.length, 'nothing was logged as served');
+      assert.equal((await engineer.call('GET', `/v1/orders/${orderId}`, { token })).status, 200, 'served again once the audit can be stored');
     });
 
     test('poc support log prints what was served under a grant', { skip: profile === 'production' && 'the same code path as embedded' }, () => {
