@@ -1,0 +1,90 @@
+/**
+ * Loads one system the way `poc prove` does (open model, latency from intended send time) with the
+ * read and write paths only: the knee by the same capacity search, then a run at the common fixed
+ * rate during which the services' CPU and memory are read from /proc.
+ */
+import { searchCapacity, type Objective, type SearchPlan } from '@msa-poc/harness/capacity';
+import { constant, runLoad, type LoadResult } from '@msa-poc/harness/load';
+import { capacityPoint, served } from '@msa-poc/harness/prove';
+import { defineScenario, ScenarioRunner } from '@msa-poc/harness/scenario';
+import { round } from '@msa-poc/harness/numbers';
+import { usageOf } from './processes.js';
+import type { VariantResult } from './results.js';
+import type { SystemUnderTest } from './systems.js';
+
+/** The read path (the catalog, an order) and the write path (an order with an Idempotency-Key). */
+export const benchScenario = defineScenario({
+  name: 'bench: list products 40 %, get an order 30 %, place an order 30 %',
+  operations: {
+    products: { weight: 0.4, run: (ctx) => ctx.api.call('GET', '/v1/products', { signal: ctx.signal }) },
+    order: {
+      weight: 0.3,
+      run: (ctx) => {
+        const id = ctx.knownOrder();
+        return id ? ctx.api.call('GET', `/v1/orders/${id}`, { signal: ctx.signal }) : ctx.placeOrder();
+      },
+    },
+    place: { weight: 0.3, run: (ctx) => ctx.placeOrder() },
+  },
+});
+
+/** `poc prove`'s default objective. */
+export const objective: Objective = { p99Ms: 250, errorBudget: 0.01 };
+
+export interface Durations {
+  readonly warmupMs: number;
+  readonly stepMs: number;
+  readonly fixedMs: number;
+}
+
+export const durations = (quick: boolean): Durations => (quick ? { warmupMs: 2_000, stepMs: 2_000, fixedMs: 4_000 } : { warmupMs: 3_000, stepMs: 4_000, fixedMs: 8_000 });
+
+export interface MeasureOptions {
+  readonly durations: Durations;
+  readonly search: SearchPlan;
+  /** The common fixed rate, given this variant's knee (the first variant measured sets it). */
+  readonly fixedRate: (kneeRps: number | null) => number;
+  readonly progress: (line: string) => void;
+  readonly seed: number;
+}
+
+export async function measureVariant(name: string, description: string, system: SystemUnderTest, options: MeasureOptions): Promise<VariantResult> {
+  const { durations: d, progress } = options;
+  const scenario = new ScenarioRunner(system.caller, options.seed, benchScenario);
+  const load = (rps: number, durationMs: number): Promise<LoadResult> =>
+    runLoad({ shape: constant(rps), durationMs, next: scenario.next, timeoutMs: 5_000, maxInFlight: 512, isSuccess: (o) => served(o.status) });
+
+  progress(`  warm-up ${d.warmupMs / 1000} s at 20 rps`);
+  await load(20, d.warmupMs);
+
+  const capacity = await searchCapacity(async (rps) => {
+    const point = capacityPoint(rps, await load(rps, d.stepMs), []);
+    progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %`);
+    return point;
+  }, objective, options.search);
+  const kneeRps = capacity.knee?.offeredRps ?? null;
+  progress(`  knee: ${kneeRps ?? 'none (not even the lowest rate met the objective)'}${kneeRps ? ' rps' : ''}`);
+
+  const rate = options.fixedRate(kneeRps);
+  progress(`  fixed rate ${rate} rps for ${d.fixedMs / 1000} s`);
+  const before = usageOf(system.pids);
+  const fixed = await load(rate, d.fixedMs);
+  const after = usageOf(system.pids);
+  const perService: Record<string, { cpuUsPerRequest: number; rssMiB: number }> = {};
+  let cpuSeconds = 0;
+  for (const [service, end] of after) {
+    const start = before.get(service);
+    if (!start) continue;
+    const used = end.cpuSeconds - start.cpuSeconds;
+    cpuSeconds += used;
+    perService[service] = { cpuUsPerRequest: fixed.completed ? round((used * 1e6) / fixed.completed, 0) : 0, rssMiB: round(end.rssBytes / 2 ** 20, 1) };
+  }
+  const cpuUsPerRequest = fixed.completed ? round((cpuSeconds * 1e6) / fixed.completed, 0) : 0;
+  const errorRate = fixed.intended ? round(fixed.failed / fixed.intended, 4) : 0;
+  progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request`);
+  return {
+    name, description, kneeRps,
+    points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p99Ms: p.p99Ms, errorRate: p.errorRate })),
+    fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, perService },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * What a bench run produces: the figures per variant, the ratios between them, the targets they are
+ * held to, and the table in bench/README.md that is generated from them.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { round } from '@msa-poc/harness/numbers';
+
+export interface VariantResult {
+  readonly name: string;
+  /** What runs, in words. */
+  readonly description: string;
+  /** The open-model knee, rps: the highest offered rate that met the objective; null when none did. */
+  readonly kneeRps: number | null;
+  /** The rates the knee search measured, in order of rate. */
+  readonly points: readonly { offeredRps: number; achievedRps: number; p99Ms: number; errorRate: number }[];
+  /** At the common fixed rate. */
+  readonly fixed: {
+    readonly offeredRps: number;
+    readonly achievedRps: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly errorRate: number;
+    /** CPU of all the variant's service processes per completed request, µs. */
+    readonly cpuUsPerRequest: number;
+    /** Per service: CPU µs per request and resident memory at the end of the fixed-rate run, MiB. */
+    readonly perService: Record<string, { cpuUsPerRequest: number; rssMiB: number }>;
+  };
+}
+
+export interface MicroResult {
+  readonly name: string;
+  /** This process's CPU time per call, µs. */
+  readonly cpuUs: number;
+  /** Wall time per iteration, µs. */
+  readonly p50Us: number;
+  readonly meanUs: number;
+  readonly p99Us: number;
+  readonly samples: number;
+}
+
+export interface ClientComparison {
+  readonly autocannonRps: number;
+  readonly loadClientRps: number;
+  readonly connections: number;
+  readonly durationMs: number;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly figure: number;
+  /** `max`: the figure must stay at or below; `min`: at or above. */
+  readonly direction: 'min' | 'max';
+  readonly bar: number;
+  readonly target: number;
+  /** pass: the bar holds; warn: it does not. */
+  readonly status: 'pass' | 'warn';
+  readonly targetMet: boolean;
+}
+
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly durationS: number;
+  readonly options: { readonly quick: boolean; readonly variants: readonly string[] };
+  readonly machine: { readonly cores: number; readonly memoryGiB: number; readonly node: string; readonly cpuModel: string; readonly os: string };
+  readonly method: Record<string, string>;
+  readonly variants: readonly VariantResult[];
+  readonly micro: readonly MicroResult[];
+  readonly client: ClientComparison | null;
+  readonly ratios: Record<string, number>;
+  readonly targets: readonly Target[];
+}
+
+const kneeOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.kneeRps ?? undefined;
+const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.cpuUsPerRequest || undefined;
+
+/**
+ * The ratios the issue asks for, from what was measured; a ratio whose inputs were not measured is
+ * left out. A feature's throughput share is the part of the knee it costs: 1 − knee(full) /
+ * knee(without it); its CPU share the part of the CPU per request: 1 − cpu(without) / cpu(full).
+ */
+export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null): Record<string, number> {
+  const ratios: Record<string, number> = {};
+  const full = kneeOf(variants, 'full');
+  const bare = kneeOf(variants, 'bare');
+  if (full && bare) ratios.full_over_bare_knee = round(full / bare, 3);
+  const dpop = micro.find((m) => m.name === 'dpop-proof-verify');
+  if (dpop) ratios.dpop_us_per_request = round(dpop.cpuUs, 1);
+  const token = micro.find((m) => m.name === 'access-token-verify');
+  if (token) ratios.access_token_us = round(token.cpuUs, 1);
+  if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
+  const fullCpu = cpuOf(variants, 'full');
+  for (const variant of variants) {
+    const feature = /^without-(.+)$/.exec(variant.name)?.[1];
+    if (!feature) continue;
+    if (full && variant.kneeRps) ratios[`${feature}_throughput_share`] = round(1 - full / variant.kneeRps, 3);
+    const cpu = cpuOf(variants, variant.name);
+    if (fullCpu && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / fullCpu, 3);
+  }
+  return ratios;
+}
+
+const targetSpecs: readonly Omit<Target, 'figure' | 'status' | 'targetMet'>[] = [
+  { name: 'full_over_bare_knee', direction: 'min', bar: 0.7, target: 0.8 },
+  { name: 'tracing_throughput_share', direction: 'max', bar: 0.1, target: 0.05 },
+  { name: 'dpop_us_per_request', direction: 'max', bar: 150, target: 100 },
+  { name: 'load_client_over_autocannon', direction: 'min', bar: 0.8, target: 0.9 },
+];
+
+/** Each target whose figure was measured, with pass (the bar holds) or warn. */
+export function judgeTargets(ratios: Readonly<Record<string, number>>): Target[] {
+  return targetSpecs.flatMap((spec) => {
+    const figure = ratios[spec.name];
+    if (figure === undefined) return [];
+    const holds = (limit: number) => (spec.direction === 'min' ? figure >= limit : figure <= limit);
+    return [{ ...spec, figure, status: holds(spec.bar) ? 'pass' : 'warn', targetMet: holds(spec.target) } as Target];
+  });
+}
+
+export const readmeMarkers = { start: '<!-- bench:results:start -->', end: '<!-- bench:results:end -->' } as const;
+
+const cell = (value: number | null | undefined, digits = 0) => (value === null || value === undefined ? '–' : value.toFixed(digits));
+
+/** The Markdown that stands between the README's markers: the run, its variants, ratios and targets. */
+export function renderTable(results: BenchResults): string {
+  const { machine } = results;
+  const services = [...new Set(results.variants.flatMap((v) => Object.keys(v.fixed.perService)))];
+  const lines = [
+    `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`npm run bench${results.options.quick ? ' -- --quick' : ''}\` (${results.durationS} s) on ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; the machine was shared, so read ratios, not absolute figures.`,
+    '',
+    `| variant | knee rps | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
+    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    '',
+    '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...results.micro.map((m) => `| ${m.name} | ${cell(m.cpuUs, 1)} | ${cell(m.p50Us, 1)} | ${cell(m.p99Us, 1)} | ${m.samples} |`),
+    '',
+    '| ratio | value |',
+    '| --- | ---: |',
+    ...Object.entries(results.ratios).map(([name, value]) => `| ${name} | ${value} |`),
+    '',
+    '| target | figure | bar | target | status |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...results.targets.map((t) => `| ${t.name} | ${t.figure} | ${t.direction === 'min' ? '≥' : '≤'} ${t.bar} | ${t.direction === 'min' ? '≥' : '≤'} ${t.target} | ${t.status}${t.targetMet ? '' : ' (target missed)'} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** Replaces what stands between the markers in `readme` with the table; the markers must be there. */
+export function withTable(readme: string, table: string): string {
+  const start = readme.indexOf(readmeMarkers.start);
+  const end = readme.indexOf(readmeMarkers.end);
+  if (start === -1 || end < start) throw new Error(`the README has no ${readmeMarkers.start} … ${readmeMarkers.end} pair to put the results between`);
+  return `${readme.slice(0, start + readmeMarkers.start.length)}\n${table}\n${readme.slice(end)}`;
+}
+
+export function updateReadme(file: string, results: BenchResults): void {
+  writeFileSync(file, withTable(readFileSync(file, 'utf8'), renderTable(results)));
+}
