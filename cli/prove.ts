@@ -131,7 +131,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
     const key = loadOrCreateClientKey(config.keysDir, 'prove-load');
     await registerClient(config, 'prove-load', [key.publicJwk], ['orders:read', 'orders:write']);
     api = new ApiClient(config.endpoints.gateway.url, 'prove-load', key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
-    const store = createClient(storeContract, { origin: `https://127.0.0.1:${config.endpoints.store.port}`, peer: 'store', connect: tlsClientOptions(loadIdentity(config.pkiDir, 'orders'), 'store') });
+    const store = createClient(storeContract, { origin: `${new URL(config.endpoints.store.url).protocol}//127.0.0.1:${config.endpoints.store.port}`, peer: 'store', connect: tlsClientOptions(loadIdentity(config.pkiDir, 'orders'), 'store') });
     const running = system;
     const collector = linked.console;
     const report = await prove(

@@ -9,7 +9,7 @@ import { serviceEntry, spiffeId, type ServiceContract, type ServiceName } from '
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
-import { listenError, loadConfig, type PlatformConfig } from './config.js';
+import { listenError, loadConfig, type BenchFeature, type PlatformConfig } from './config.js';
 import { loadIdentity, spiffeIdOf, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
 import { createServer, type Handlers } from './server.js';
@@ -64,10 +64,15 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Internal peers get our certificate; the public edge and external parties authenticate us otherwise. */
-function clientTls(identity: ServiceIdentity, peer: ServiceName): TlsClientOptions {
+/**
+ * Internal peers get our certificate (or plain HTTP, with the mtls bench switch off); the public
+ * edge and external parties authenticate us otherwise.
+ */
+function clientTls(identity: ServiceIdentity, peer: ServiceName, mtls: boolean): TlsClientOptions | undefined {
+  const internal = serviceEntry(peer).exposure === 'internal';
+  if (internal && !mtls) return undefined;
   const options = tlsClientOptions(identity, peer);
-  if (serviceEntry(peer).exposure === 'internal') return options;
+  if (internal) return options;
   const { cert: _cert, key: _key, ...withoutCertificate } = options;
   return withoutCertificate as TlsClientOptions;
 }
@@ -80,8 +85,14 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const entry = serviceEntry(name);
   const config = loadConfig(env);
   const log = createLogger(name, config.logLevel);
-  const metrics = new Metrics(name);
-  const tracing = createTracing({ service: name, settings: config.tracing, metrics, log });
+  const switchedOff = config.benchDisabled;
+  const metrics = new Metrics(name, { record: !switchedOff.has('metrics') });
+  if (switchedOff.size > 0) {
+    metrics.nameBenchVariant(switchedOff);
+    log.warn({ benchDisabled: [...switchedOff] }, benchWarning(name, switchedOff));
+  }
+  // The SDK's reports on itself are metrics too: with metrics off they go nowhere.
+  const tracing = createTracing({ service: name, settings: config.tracing, ...(metrics.recording ? { metrics } : {}), log });
   const { tracer } = tracing;
   const identity = loadIdentity(config.pkiDir, name);
   const endpoint = config.endpoints[name];
@@ -96,9 +107,10 @@ export async function startService<C extends ServiceContract, D extends Dependen
       origin: config.endpoints[peer].url,
       peer,
       // External parties get no client certificate of ours: they authenticate our signatures instead.
-      connect: clientTls(identity, peer),
+      connect: clientTls(identity, peer, !switchedOff.has('mtls')),
       metrics,
       tracer,
+      validateResponses: !switchedOff.has('validation'),
       ...extra[key as keyof D],
     });
     handles.push(handle);
@@ -113,9 +125,10 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const server = await createServer({
     contract: definition.contract,
     handlers: instance.handlers,
-    tls: tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
+    tls: entry.exposure === 'internal' && switchedOff.has('mtls') ? undefined : tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
     exposure: entry.exposure,
     publicOrigin: endpoint.url,
+    validateRequests: !switchedOff.has('validation'),
     log,
     metrics,
     tracer,
@@ -155,6 +168,12 @@ export async function startService<C extends ServiceContract, D extends Dependen
     return closing;
   };
   return { name, port: endpoint.port, adminPort: endpoint.adminPort, log, close };
+}
+
+/** What a service started with bench switches says first: which features are off, and what that means for its figures. */
+function benchWarning(name: ServiceName, off: ReadonlySet<BenchFeature>): string {
+  const outbox = off.has('outbox') ? ' Placed orders write no outbox event, so none is ever fulfilled.' : '';
+  return `${name} runs with ${[...off].join(', ')} switched off (POC_BENCH_DISABLE), for \`npm run bench\` only: what it does and measures is that variant, not the system as shipped.${outbox}`;
 }
 
 function portError(error: unknown, service: string, what: 'port' | 'admin port', port: number): Error {
