@@ -1,8 +1,8 @@
 /** The variants a bench run can measure, and how `--variants` names them. */
 
-/** The production features that can be switched off one at a time for the bench (POC_BENCH_DISABLE). */
-export const benchFeatures = ['mtls', 'auth', 'validation', 'tracing', 'metrics', 'outbox'] as const;
-export type BenchFeature = (typeof benchFeatures)[number];
+import { benchFeatures, type BenchFeature } from '@msa-poc/platform/config';
+
+export { benchFeatures, type BenchFeature };
 
 export const allVariants: readonly string[] = ['full', 'bare', ...benchFeatures.map((f) => `without-${f}`)];
 
