@@ -32,3 +32,13 @@ export const usageOf = (pids: ReadonlyMap<string, number>): Map<string, ProcessU
     const usage = processUsage(pid);
     return usage ? [[name, usage] as const] : [];
   }));
+
+/** CPU seconds each process used between two readings, and their sum. */
+export function cpuBetween(before: ReadonlyMap<string, ProcessUsage>, after: ReadonlyMap<string, ProcessUsage>): { total: number; byService: Map<string, number> } {
+  const byService = new Map<string, number>();
+  for (const [name, end] of after) {
+    const start = before.get(name);
+    if (start) byService.set(name, end.cpuSeconds - start.cpuSeconds);
+  }
+  return { total: [...byService.values()].reduce((sum, s) => sum + s, 0), byService };
+}

@@ -11,6 +11,8 @@ export interface VariantResult {
   readonly description: string;
   /** The open-model knee, rps: the highest offered rate that met the objective; null when none did. */
   readonly kneeRps: number | null;
+  /** CPU the services used with no load, in cores: pollers, exporters and timers. */
+  readonly idleCores: number;
   /** The rates the knee search measured, in order of rate. */
   readonly points: readonly { offeredRps: number; achievedRps: number; p99Ms: number; errorRate: number }[];
   /** At the common fixed rate. */
@@ -40,6 +42,8 @@ export interface MicroResult {
 
 export interface ClientComparison {
   readonly autocannonRps: number;
+  /** The same agent and request call as the load client, in a closed loop without its scheduling. */
+  readonly undiciClosedLoopRps: number;
   readonly loadClientRps: number;
   readonly connections: number;
   readonly durationMs: number;
@@ -88,6 +92,7 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   const token = micro.find((m) => m.name === 'access-token-verify');
   if (token) ratios.access_token_us = round(token.cpuUs, 1);
   if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
+  if (client && client.undiciClosedLoopRps > 0) ratios.load_client_over_undici_closed_loop = round(client.loadClientRps / client.undiciClosedLoopRps, 3);
   const fullCpu = cpuOf(variants, 'full');
   for (const variant of variants) {
     const feature = /^without-(.+)$/.exec(variant.name)?.[1];
@@ -127,9 +132,9 @@ export function renderTable(results: BenchResults): string {
   const lines = [
     `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`npm run bench${results.options.quick ? ' -- --quick' : ''}\` (${results.durationS} s) on ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; the machine was shared, so read ratios, not absolute figures.`,
     '',
-    `| variant | knee rps | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
-    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
+    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
     '',
     '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
     '| --- | ---: | ---: | ---: | ---: |',

@@ -12,7 +12,7 @@ import { parseOptions } from './run.js';
 import { allVariants, UsageError } from './variants.js';
 
 const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({
-  name, description: name, kneeRps, points: [],
+  name, description: name, kneeRps, idleCores: 0.05, points: [],
   fixed: { offeredRps: 50, achievedRps: 50, p50Ms: 5, p99Ms: 20, errorRate: 0, cpuUsPerRequest, perService: { gateway: { cpuUsPerRequest: cpuUsPerRequest / 2, rssMiB: 90 } } },
 });
 const micro = [
@@ -23,7 +23,7 @@ const micro = [
 test('ratios: full over bare, each feature\'s share of throughput and CPU, and the micro and client figures', () => {
   const ratios = computeRatios(
     [variant('full', 150, 4000), variant('bare', 200, 2000), variant('without-tracing', 160, 3600), variant('without-auth', null, 3000)],
-    micro, { autocannonRps: 1000, loadClientRps: 850, connections: 64, durationMs: 5000 },
+    micro, { autocannonRps: 1000, undiciClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
   );
   assert.equal(ratios.full_over_bare_knee, 0.75);
   assert.equal(ratios.tracing_throughput_share, 0.063);
@@ -33,6 +33,7 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
   assert.equal(ratios.dpop_us_per_request, 120);
   assert.equal(ratios.access_token_us, 2);
   assert.equal(ratios.load_client_over_autocannon, 0.85);
+  assert.equal(ratios.load_client_over_undici_closed_loop, 0.944);
 });
 
 test('targets: pass while the bar holds, warn when it does not, and say whether the target was met', () => {

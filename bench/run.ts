@@ -62,7 +62,7 @@ const describe = (variant: string): string => {
 /** The knee search: poc prove's (from 25 rps, ×1.6 a step) for full and bare; a short one around full's knee for the others. */
 function searchPlan(variant: string, quick: boolean, fullKnee: number | null): SearchPlan {
   if (variant === 'full' || variant === 'bare' || !fullKnee) return { startRps: 25, growth: 1.6, maxSteps: quick ? 8 : 10, bisections: quick ? 1 : 2, minPoints: 0 };
-  return { startRps: Math.max(5, Math.round(fullKnee * 0.85)), growth: 1.2, maxSteps: quick ? 3 : 4, bisections: 1, minPoints: 0 };
+  return { startRps: Math.max(5, Math.round(fullKnee * 0.85)), growth: 1.2, maxSteps: 3, bisections: 1, minPoints: 0 };
 }
 
 export async function runBench(options: RunOptions): Promise<BenchResults> {
@@ -132,11 +132,11 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     machine: { cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.versions.node, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', os: `${platform()} ${release()}` },
     method: {
       load: `open model (harness runLoad), latency from intended send time; read path GET /v1/products and GET /v1/orders/{id}, write path POST /v1/orders with an Idempotency-Key (40/30/30 %); the real system through a registered OAuth client with a DPoP proof per request, the bare chain and without-auth over plain requests`,
-      knee: `harness searchCapacity with poc prove's objective (p99 ≤ ${objective.p99Ms} ms, errors ≤ ${objective.errorBudget * 100} %, achieved ≥ 90 % of offered), ${d.stepMs / 1000} s a step after a ${d.warmupMs / 1000} s warm-up; full and bare from 25 rps ×1.6 a step, the without-… variants from 0.85 × full's knee ×1.2 a step (fewer steps), then bisections`,
+      knee: `harness searchCapacity with poc prove's objective (p99 ≤ ${objective.p99Ms} ms, errors ≤ ${objective.errorBudget * 100} %, achieved ≥ 90 % of offered), ${d.stepMs / 1000} s a step after ${d.idleMs / 1000} s idle (idle CPU) and a ${d.warmupMs / 1000} s warm-up at 20 rps; requests time out after 2 s; full and bare from 25 rps ×1.6 a step, the without-… variants from 0.85 × full's knee ×1.2 a step (fewer steps), then bisections`,
       fixed: `${d.fixedMs / 1000} s at half the first variant's knee, the same rate for every variant; CPU per request is the services' user + system CPU time (/proc/<pid>/stat) over the run divided by the requests completed; RSS from /proc/<pid>/status at its end`,
       tracing: 'the real system samples 100 % of traces and exports them over OTLP/HTTP (protobuf) to a minimal sink in its own process that reads and acknowledges every export',
       micro: 'tinybench, a fixed number of iterations after a warm-up, wall time per iteration in this process',
-      client: `autocannon (closed loop) and the harness load client (open model at 1.5 × autocannon's rate) against the same plain Fastify route, ${client.connections} connections each`,
+      client: `autocannon (closed loop), a closed loop of undici requests on the load client's agent, and the harness load client (open model at 1.5 × autocannon's rate, at most as many in flight as connections) against the same plain Fastify route in its own process, ${client.connections} connections each, ${client.durationMs / 1000} s each`,
       ratios: 'full_over_bare_knee = knee(full) / knee(bare); <feature>_throughput_share = 1 − knee(full) / knee(without-<feature>); <feature>_cpu_share = 1 − cpu(without-<feature>) / cpu(full) per request; dpop_us_per_request and access_token_us are micro-benchmark CPU µs per call',
     },
     variants, micro, client, ratios, targets: judgeTargets(ratios),
