@@ -16,7 +16,7 @@ import { createDpopProof, verifyDpopProof } from '@msa-poc/gateway/auth/dpop';
 import { jwkThumbprint, parsePublicJwk } from '@msa-poc/gateway/auth/jwk';
 import { MemoryReplayGuard } from '@msa-poc/gateway/auth/replay';
 import { priceOrder, requestHash } from '@msa-poc/orders/order';
-import { orderPlacedEvent } from '@msa-poc/store/order-event';
+import { untracedOrderPlaced } from '@msa-poc/store/order-event';
 import { migrate } from '@msa-poc/store/migrate';
 import { listProducts, placeOrder } from '@msa-poc/store/repository';
 import { pgliteBackend, postgresBackend, type Backend } from '@msa-poc/store/test-databases';
@@ -106,7 +106,7 @@ async function orderTransaction(backend: Backend, iterations: number): Promise<M
     const hash = requestHash(order);
     return await timed(`order-transaction (${backend.name})`, iterations, async () => {
       const priced = { id: uuidv7(), customerId: order.customerId, items: pricing.items, total: pricing.total, shippingAddress: order.shippingAddress };
-      const event = orderPlacedEvent(priced, uuidv7());
+      const event = untracedOrderPlaced(priced, uuidv7());
       const result = await placeOrder(db, { key: uuidv7(), requestHash: hash, order: priced, event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event } });
       if (result.outcome !== 'created') throw new Error(`placing the bench order answered ${result.outcome}`);
     }, { warmupIterations: 20 });

@@ -45,7 +45,8 @@ export async function startFull(without: BenchFeature | undefined, options: Star
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-bench-'));
   const benchEnv: Record<string, string> = {
     // Far above any knee here, so that the knee is the system's, not the rate limit's.
-    POC_RATE_LIMIT_CLIENTS: `${loadClient}=100000:200000`,
+    // (with auth off the gateway acts for the client "bench")
+    POC_RATE_LIMIT_CLIENTS: `${loadClient}=100000:200000,bench=100000:200000`,
     OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: options.spanSink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1',
     ...(without ? { POC_BENCH_DISABLE: without } : {}),
     ...options.env,

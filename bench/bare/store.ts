@@ -7,7 +7,7 @@ import { orderPlaced } from '@msa-poc/contracts';
 import { uuidv7 } from '@msa-poc/platform/ids';
 import { openDatabase } from '@msa-poc/store/database';
 import { migrate } from '@msa-poc/store/migrate';
-import { orderPlacedEvent } from '@msa-poc/store/order-event';
+import { untracedOrderPlaced } from '@msa-poc/store/order-event';
 import { getOrder, listProducts, placeOrder, type PricedOrder } from '@msa-poc/store/repository';
 import { json, portFrom, serve } from './http.js';
 
@@ -26,7 +26,7 @@ serve('store', portFrom('BENCH_BARE_STORE_PORT'), async ({ method, path, headers
   }
   if (method === 'POST' && path === '/orders') {
     const { order, requestHash } = body as { order: PricedOrder; requestHash: string };
-    const event = orderPlacedEvent(order, uuidv7());
+    const event = untracedOrderPlaced(order, uuidv7());
     const result = await placeOrder(db, {
       key: String(headers['idempotency-key']), requestHash, order,
       event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },

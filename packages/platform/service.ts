@@ -172,7 +172,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
 
 /** What a service started with bench switches says first: which features are off, and what that means for its figures. */
 function benchWarning(name: ServiceName, off: ReadonlySet<BenchFeature>): string {
-  const outbox = off.has('outbox') ? ' Placed orders write no outbox event, so none is ever fulfilled.' : '';
+  const outbox = off.has('outbox') ? ' Placed orders write no outbox event, so no order is ever fulfilled.' : '';
   return `${name} runs with ${[...off].join(', ')} switched off (POC_BENCH_DISABLE), for \`npm run bench\` only: what it does and measures is that variant, not the system as shipped.${outbox}`;
 }
 

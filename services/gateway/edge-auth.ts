@@ -5,7 +5,7 @@
  * sees them: in process for the embedded profile, in Redis for production.
  */
 import type { Scope, ServiceName } from '@msa-poc/contracts';
-import type { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
+import { benchAssertion, benchUser, type CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { ProblemError } from '@msa-poc/platform/errors';
 import type { HttpView } from '@msa-poc/platform/service';
 import { currentContext } from '@msa-poc/platform/telemetry';
@@ -20,7 +20,7 @@ import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.
 import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
 import type { AuditTrail } from './audit.js';
 import { isClientId } from './clients.js';
-import { rateHeaders, type RateLimiter, type RatePolicy } from './rate-limit.js';
+import { rateHeaders, type RateDecision, type RateLimiter, type RatePolicy } from './rate-limit.js';
 
 export interface Principal {
   readonly clientId: string;
@@ -47,6 +47,12 @@ export interface EdgeAuthOptions {
   readonly onRateLimited?: (policy: RatePolicy) => void;
   readonly audit: AuditTrail;
   readonly assertions: CallerAssertionSigner;
+  /**
+   * False with the auth bench switch (POC_BENCH_DISABLE=auth): `/v1` requests are not
+   * authenticated (no access token, no DPoP proof, no caller assertion signed) and act for
+   * `benchUser`; they are still rate-limited, as client `bench`. The token endpoint still works.
+   */
+  readonly authenticate?: boolean;
 }
 
 export type TokenOutcome =
@@ -76,6 +82,7 @@ export class EdgeAuth {
 
   /** The caller of a `/v1` request, or a ProblemError with the status and challenge RFC 9449 asks for. */
   async authenticate(http: HttpView, scope: Scope): Promise<Principal> {
+    if (this.#options.authenticate === false) return this.#unauthenticated();
     const { origin, signer, replay, nonces, requireNonce } = this.#options;
     try {
       const principal = await authenticateResourceRequest({
@@ -83,14 +90,9 @@ export class EdgeAuth {
         requiredScope: scope, tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys,
       });
       identifyCaller(principal.clientId);
-      // Limited after authentication, so that a client cannot spend another's budget.
-      const decision = await this.#options.limiter.take(principal.clientId, this.#options.policyOf(principal.clientId));
       const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
-      if (!decision.allowed) {
-        this.#options.onRateLimited?.(decision.policy);
-        this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' });
-        throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
-      }
+      // Limited after authentication, so that a client cannot spend another's budget.
+      const decision = await this.#rateLimit(principal.clientId, () => this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' }));
       this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` });
       const user = { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, ...(principal.customerId ? { customerId: principal.customerId } : {}) };
       const requestId = currentContext()?.requestId ?? 'none';
@@ -103,6 +105,21 @@ export class EdgeAuth {
       }
       throw new ProblemError('unavailable', 'Authentication state is unreachable (replay or nonce store); retry shortly.', { cause: error });
     }
+  }
+
+  /** The bench client, rate-limited like any other; no authentication decision is made, so none is audited. */
+  async #unauthenticated(): Promise<Principal> {
+    const decision = await this.#rateLimit(benchUser.clientId);
+    return { ...benchUser, headers: rateHeaders(decision), forwardTo: () => ({ 'caller-assertion': benchAssertion }) };
+  }
+
+  /** Takes one request from `clientId`'s budget, or refuses it with 429 (`onRefused` first). */
+  async #rateLimit(clientId: string, onRefused?: () => void): Promise<RateDecision> {
+    const decision = await this.#options.limiter.take(clientId, this.#options.policyOf(clientId));
+    if (decision.allowed) return decision;
+    this.#options.onRateLimited?.(decision.policy);
+    onRefused?.();
+    throw new ProblemError('tooManyRequests', `Client ${clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
   }
 
   /** `POST /oauth/token`, answered as RFC 6749 says: a token, or an error object with its status. */

@@ -61,6 +61,7 @@ export const gatewayService = defineService({
       onRateLimited: (policy) => rejections.inc({ policy: policyName(policy) }),
       audit,
       assertions: new CallerAssertionSigner(loadSigningKey(config.keysDir, 'gateway'), 'gateway'),
+      authenticate: !config.benchDisabled.has('auth'),
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {

@@ -14,15 +14,16 @@ import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
 import * as audit from './audit.js';
 import * as clients from './clients.js';
-import { orderPlacedEvent } from './order-event.js';
+import { untracedOrderPlaced } from './order-event.js';
 import * as repository from './repository.js';
 
 export interface EventOptions {
   /**
    * outbox-feed: writing the outbox row is the publish, since consumers read the feed (embedded
    * profile). relay: the relay publishes later, continuing from the context the event carries.
+   * nobody: the outbox bench switch is off, and a placed order writes no event at all.
    */
-  readonly publishedBy: 'outbox-feed' | 'relay';
+  readonly publishedBy: 'outbox-feed' | 'relay' | 'nobody';
   readonly telemetry: EventTelemetry;
 }
 
@@ -72,31 +73,39 @@ const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? call
 
 export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, eventOptions: EventOptions): Handlers<typeof storeContract> {
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
+
+  /** The order.placed event of a new order, stamped with its trace, and its publish span when writing it is the publish. */
+  const orderPlacedEvent = (order: repository.PricedOrder): { event: NonNullable<repository.PlaceOrderInput['event']>; publication: Publication | undefined } => {
+    const eventId = uuidv7();
+    const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
+    const untraced = untracedOrderPlaced(order, eventId);
+    // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
+    const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
+    // Events are validated against their contract when published, not only when consumed.
+    const checked = validate(OrderPlacedEvent, event);
+    if (!checked.ok) {
+      publication?.discard();
+      throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
+    }
+    return { event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event }, publication };
+  };
+
   return {
     listProducts: async () => ({ status: 200, body: { items: await repository.listProducts(db) } }),
 
     placeOrder: async ({ headers, body }) => {
       const { order } = body;
-      const eventId = uuidv7();
-      const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
-      const untraced = orderPlacedEvent(order, eventId);
-      // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
-      const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
-      // Events are validated against their contract when published, not only when consumed.
-      const checked = validate(OrderPlacedEvent, event);
-      if (!checked.ok) throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
       const lines = order.items.reduce((sum, line) => sum + toMinor(line.unitPrice.amount) * line.quantity, 0);
       if (lines !== toMinor(order.total.amount)) {
-        publication?.discard();
         return { status: 422, body: problem('orderRule', `The total ${order.total.amount} is not the sum of the lines (${fromMinor(lines)}).`) };
       }
-      const result = await settled(publication, repository.placeOrder(db, {
-        key: headers['idempotency-key'], requestHash: body.requestHash, order,
-        event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
+      const placed = eventOptions.publishedBy === 'nobody' ? undefined : orderPlacedEvent(order);
+      const result = await settled(placed?.publication, repository.placeOrder(db, {
+        key: headers['idempotency-key'], requestHash: body.requestHash, order, event: placed?.event,
       }), (r) => r.outcome === 'created');
       switch (result.outcome) {
         case 'created':
-          feed.notify();
+          if (placed) feed.notify();
           return { status: 201, body: result.order };
         case 'replayed':
           return { status: 200, body: result.order };

@@ -2,7 +2,7 @@
 import { orderPlaced } from '@msa-poc/contracts';
 import type { PricedOrder } from './repository.js';
 
-export function orderPlacedEvent(order: PricedOrder, eventId: string) {
+export function untracedOrderPlaced(order: PricedOrder, eventId: string) {
   return {
     specversion: '1.0' as const,
     id: eventId,

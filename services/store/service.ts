@@ -42,7 +42,8 @@ export const storeService = defineService({
     }
 
     return {
-      handlers: storeApi(db, feed, draining.signal, { publishedBy: config.profile === 'embedded' ? 'outbox-feed' : 'relay', telemetry }),
+      // With the outbox bench switch off no event is written (the switches are refused in production, where the relay runs).
+      handlers: storeApi(db, feed, draining.signal, { publishedBy: config.benchDisabled.has('outbox') ? 'nobody' : config.profile === 'embedded' ? 'outbox-feed' : 'relay', telemetry }),
       readiness,
       start: async () => relay?.start(),
       drain: () => draining.abort(),
