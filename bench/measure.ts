@@ -81,11 +81,13 @@ export async function measureVariant(name: string, description: string, system: 
   const perRequest = (seconds: number) => (fixed.completed ? round((seconds * 1e6) / fixed.completed, 0) : 0);
   const perService = Object.fromEntries([...after].map(([service, end]) => [service, { cpuUsPerRequest: perRequest(used.byService.get(service) ?? 0), rssMiB: round(end.rssBytes / 2 ** 20, 1) }]));
   const cpuUsPerRequest = perRequest(used.total);
+  const fixedSeconds = fixed.durationMs / 1000;
+  const netCpuUsPerRequest = perRequest(Math.max(0, used.total - idleCores * fixedSeconds));
   const errorRate = fixed.intended ? round(fixed.failed / fixed.intended, 4) : 0;
-  progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request`);
+  progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
   return {
     name, description, kneeRps, idleCores,
     points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p99Ms: p.p99Ms, errorRate: p.errorRate })),
-    fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, perService },
+    fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
   };
 }

@@ -52,7 +52,7 @@ const order: PlaceOrderInput = {
 };
 
 export async function runMicro(quick: boolean, progress: (line: string) => void): Promise<MicroResult[]> {
-  const n = quick ? 500 : 2_000;
+  const n = quick ? 500 : 1_000;
   const results: MicroResult[] = [];
   const note = (result: MicroResult) => {
     results.push(result);
@@ -91,7 +91,7 @@ export async function runMicro(quick: boolean, progress: (line: string) => void)
   note(await timed('span-create-end (sampled)', n * 5, () => tracing.tracer.startSpan('bench', { attributes: { 'http.request.method': 'POST', 'url.path': '/v1/orders' } }).end()));
   await tracing.shutdown(1_000);
 
-  for (const backend of [pgliteBackend, postgresBackend]) note(await orderTransaction(backend, quick ? 100 : 400));
+  for (const backend of [pgliteBackend, postgresBackend]) note(await orderTransaction(backend, quick ? 50 : 150));
   return results;
 }
 

@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { round } from '@msa-poc/harness/numbers';
+import type { ServiceProfile } from './profile.js';
 
 export interface VariantResult {
   readonly name: string;
@@ -24,6 +25,8 @@ export interface VariantResult {
     readonly errorRate: number;
     /** CPU of all the variant's service processes per completed request, µs. */
     readonly cpuUsPerRequest: number;
+    /** The same less the idle CPU over the run's length: what the requests themselves cost, µs. */
+    readonly netCpuUsPerRequest: number;
     /** Per service: CPU µs per request and resident memory at the end of the fixed-rate run, MiB. */
     readonly perService: Record<string, { cpuUsPerRequest: number; rssMiB: number }>;
   };
@@ -72,28 +75,32 @@ export interface BenchResults {
   readonly client: ClientComparison | null;
   readonly ratios: Record<string, number>;
   readonly targets: readonly Target[];
+  /** With --cpu-prof: per variant and service, where the busy time under load went. */
+  readonly profiles?: Record<string, Record<string, ServiceProfile>>;
 }
 
 const kneeOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.kneeRps ?? undefined;
-const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.cpuUsPerRequest || undefined;
+const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.netCpuUsPerRequest || undefined;
 
 /**
  * The ratios the issue asks for, from what was measured; a ratio whose inputs were not measured is
  * left out. A feature's throughput share is the part of the knee it costs: 1 − knee(full) /
- * knee(without it); its CPU share the part of the CPU per request: 1 − cpu(without) / cpu(full).
+ * knee(without it); its CPU share the part of the CPU per request (net of idle): 1 − cpu(without) / cpu(full).
  */
 export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null): Record<string, number> {
   const ratios: Record<string, number> = {};
   const full = kneeOf(variants, 'full');
   const bare = kneeOf(variants, 'bare');
   if (full && bare) ratios.full_over_bare_knee = round(full / bare, 3);
+  const fullCpu = cpuOf(variants, 'full');
+  const bareCpu = cpuOf(variants, 'bare');
+  if (fullCpu && bareCpu) ratios.full_over_bare_cpu_per_request = round(fullCpu / bareCpu, 2);
   const dpop = micro.find((m) => m.name === 'dpop-proof-verify');
   if (dpop) ratios.dpop_us_per_request = round(dpop.cpuUs, 1);
   const token = micro.find((m) => m.name === 'access-token-verify');
   if (token) ratios.access_token_us = round(token.cpuUs, 1);
   if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
   if (client && client.undiciClosedLoopRps > 0) ratios.load_client_over_undici_closed_loop = round(client.loadClientRps / client.undiciClosedLoopRps, 3);
-  const fullCpu = cpuOf(variants, 'full');
   for (const variant of variants) {
     const feature = /^without-(.+)$/.exec(variant.name)?.[1];
     if (!feature) continue;
@@ -132,9 +139,9 @@ export function renderTable(results: BenchResults): string {
   const lines = [
     `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`npm run bench${results.options.quick ? ' -- --quick' : ''}\` (${results.durationS} s) on ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; the machine was shared, so read ratios, not absolute figures.`,
     '',
-    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
-    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
+    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
     '',
     '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
     '| --- | ---: | ---: | ---: | ---: |',

@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { startBareChain } from './bare/chain.js';
 import { PlainCaller } from './callers.js';
 import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
+import { summarizeProfiles } from './profile.js';
 import { parseOptions } from './run.js';
 import { allVariants, UsageError } from './variants.js';
 
 const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({
   name, description: name, kneeRps, idleCores: 0.05, points: [],
-  fixed: { offeredRps: 50, achievedRps: 50, p50Ms: 5, p99Ms: 20, errorRate: 0, cpuUsPerRequest, perService: { gateway: { cpuUsPerRequest: cpuUsPerRequest / 2, rssMiB: 90 } } },
+  fixed: { offeredRps: 50, achievedRps: 50, p50Ms: 5, p99Ms: 20, errorRate: 0, cpuUsPerRequest: cpuUsPerRequest + 500, netCpuUsPerRequest: cpuUsPerRequest, perService: { gateway: { cpuUsPerRequest: cpuUsPerRequest / 2, rssMiB: 90 } } },
 });
 const micro = [
   { name: 'dpop-proof-verify', cpuUs: 120, p50Us: 80, meanUs: 90, p99Us: 300, samples: 100 },
@@ -26,6 +27,7 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
     micro, { autocannonRps: 1000, undiciClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
   );
   assert.equal(ratios.full_over_bare_knee, 0.75);
+  assert.equal(ratios.full_over_bare_cpu_per_request, 2);
   assert.equal(ratios.tracing_throughput_share, 0.063);
   assert.equal(ratios.tracing_cpu_share, 0.1);
   assert.equal(ratios.auth_throughput_share, undefined, 'a variant without a knee has no throughput share');
@@ -99,4 +101,26 @@ test('the bare chain serves the read and the write path, idempotently', { timeou
     await chain.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('a CPU profile is summed over the load window into busy time per function and per package', () => {
+  const frame = (functionName: string, url: string, lineNumber: number) => ({ functionName, url, lineNumber });
+  const profile = {
+    startTime: 1_000_000,
+    nodes: [
+      { id: 1, callFrame: frame('(idle)', '', -1) },
+      { id: 2, callFrame: frame('handle', 'file:///work/x/services/gateway/dist/api.js', 4), children: [3] },
+      { id: 3, callFrame: frame('verify', 'file:///work/x/node_modules/jose/dist/verify.js', 9) },
+    ],
+    // The first sample falls before the window (start-up) and is left out; idle is no busy time.
+    samples: [3, 1, 3, 3, 2],
+    timeDeltas: [1000, 2000, 3000, 3000, 2000],
+  };
+  const summary = summarizeProfiles([profile, profile], { fromUs: 1_002_000, toUs: 2_000_000 }, 5);
+  assert.equal(summary.busyMs, 16);
+  assert.deepEqual(summary.functions, [
+    { where: 'verify jose/dist/verify.js:10', ms: 12, share: 0.75 },
+    { where: 'handle services/gateway/dist/api.js:5', ms: 4, share: 0.25 },
+  ]);
+  assert.deepEqual(summary.packages, [{ where: 'services/gateway', ms: 16, share: 1 }, { where: 'jose', ms: 12, share: 0.75 }]);
 });

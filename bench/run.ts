@@ -17,6 +17,7 @@ import { startHelper } from './child.js';
 import { compareWithAutocannon } from './client-vs-autocannon.js';
 import { durations, measureVariant, objective } from './measure.js';
 import { runMicro } from './micro.js';
+import { monotonicUs, profilesByService, type ServiceProfile } from './profile.js';
 import { computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
 import { startBare, startFull, type SystemUnderTest } from './systems.js';
 import { featureOf, parseVariants, UsageError } from './variants.js';
@@ -83,21 +84,25 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
   process.once('SIGTERM', interrupted);
 
   const variants: VariantResult[] = [];
+  const profiles: Record<string, Record<string, ServiceProfile>> = {};
   let fullKnee: number | null = null;
   let commonRate: number | undefined;
+  let loadTo = 0;
   try {
     for (const [index, variant] of options.variants.entries()) {
       progress(`▶ [${index + 1}/${options.variants.length}] ${variant} (${elapsed()} so far)`);
-      const env: Record<string, string> = {};
+      const execArgv: string[] = [];
       if (options.cpuProfDir) {
         const dir = join(options.cpuProfDir, variant);
         mkdirSync(dir, { recursive: true });
-        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim();
+        execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
       }
-      const startOptions = { spanSink, env, progress };
-      current = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions);
+      const startOptions = { spanSink, execArgv, progress };
+      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions);
+      current = system;
+      const loadFrom = monotonicUs();
       try {
-        const result = await measureVariant(variant, describe(variant), current, {
+        const result = await measureVariant(variant, describe(variant), system, {
           durations: d, seed: 42 + index, progress,
           search: searchPlan(variant, options.quick, fullKnee),
           // Half the first variant's knee, as poc prove's steady state: every variant is compared at it.
@@ -106,10 +111,20 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         if (variant === 'full') fullKnee = result.kneeRps;
         variants.push(result);
       } catch (error) {
-        throw new Error(`measuring ${variant} failed: ${(error as Error).message}\nits services' last lines:\n${current.logTail().join('\n')}`);
+        throw new Error(`measuring ${variant} failed: ${(error as Error).message}\nits services' last lines:\n${system.logTail().join('\n')}`);
       } finally {
-        await current.stop();
+        loadTo = monotonicUs();
+        await system.stop();
         current = undefined;
+      }
+      // The processes write their profiles as they exit.
+      if (options.cpuProfDir) {
+        const byService = profilesByService(join(options.cpuProfDir, variant), system.pids, { fromUs: loadFrom, toUs: loadTo });
+        profiles[variant] = byService;
+        for (const [service, profile] of Object.entries(byService)) {
+          progress(`  ${service}: ${profile.busyMs} ms busy under load; by package ${profile.packages.slice(0, 6).map((p) => `${p.where} ${(p.share * 100).toFixed(0)} %`).join(', ')}`);
+          for (const spot of profile.functions.slice(0, 5)) progress(`    ${(spot.share * 100).toFixed(1).padStart(5)} % self  ${spot.where}`);
+        }
       }
     }
   } finally {
@@ -137,9 +152,10 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
       tracing: 'the real system samples 100 % of traces and exports them over OTLP/HTTP (protobuf) to a minimal sink in its own process that reads and acknowledges every export',
       micro: 'tinybench, a fixed number of iterations after a warm-up, wall time per iteration in this process',
       client: `autocannon (closed loop), a closed loop of undici requests on the load client's agent, and the harness load client (open model at 1.5 × autocannon's rate, at most as many in flight as connections) against the same plain Fastify route in its own process, ${client.connections} connections each, ${client.durationMs / 1000} s each`,
-      ratios: 'full_over_bare_knee = knee(full) / knee(bare); <feature>_throughput_share = 1 − knee(full) / knee(without-<feature>); <feature>_cpu_share = 1 − cpu(without-<feature>) / cpu(full) per request; dpop_us_per_request and access_token_us are micro-benchmark CPU µs per call',
+      ratios: 'full_over_bare_knee = knee(full) / knee(bare); <feature>_throughput_share = 1 − knee(full) / knee(without-<feature>); full_over_bare_cpu_per_request = cpu(full) / cpu(bare); <feature>_cpu_share = 1 − cpu(without-<feature>) / cpu(full); CPU per request net of idle; dpop_us_per_request and access_token_us are micro-benchmark CPU µs per call',
     },
     variants, micro, client, ratios, targets: judgeTargets(ratios),
+    ...(options.cpuProfDir ? { profiles } : {}),
   };
   return results;
 }

@@ -28,8 +28,8 @@ export interface SystemUnderTest {
 export interface StartOptions {
   /** OTLP/HTTP traces endpoint every span is exported to. */
   readonly spanSink: string;
-  /** Extra environment of the service processes (NODE_OPTIONS for --cpu-prof). */
-  readonly env: Record<string, string>;
+  /** Node options of the service processes (--cpu-prof). */
+  readonly execArgv: readonly string[];
   readonly progress: (line: string) => void;
 }
 
@@ -44,12 +44,11 @@ function logKeeper() {
 export async function startFull(without: BenchFeature | undefined, options: StartOptions): Promise<SystemUnderTest> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-bench-'));
   const benchEnv: Record<string, string> = {
-    // Far above any knee here, so that the knee is the system's, not the rate limit's.
-    // (with auth off the gateway acts for the client "bench")
+    // Far above any knee here, so that the knee is the system's, not the rate limit's; with auth off
+    // the gateway acts for the client "bench".
     POC_RATE_LIMIT_CLIENTS: `${loadClient}=100000:200000,bench=100000:200000`,
     OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: options.spanSink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1',
     ...(without ? { POC_BENCH_DISABLE: without } : {}),
-    ...options.env,
   };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: 'embedded', ...(await freeServicePorts()), ...benchEnv };
   for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
@@ -58,7 +57,7 @@ export async function startFull(without: BenchFeature | undefined, options: Star
   let system: Awaited<ReturnType<typeof startSystem>>;
   try {
     const config = loadConfig(env);
-    system = await startSystem({ config, onLog: logs.keep, onProgress: (m) => options.progress(`    ${m}`), extraEnv: { POC_HOME: home, ...benchEnv } });
+    system = await startSystem({ config, onLog: logs.keep, onProgress: (m) => options.progress(`    ${m}`), extraEnv: { POC_HOME: home, ...benchEnv }, execArgv: options.execArgv });
   } catch (error) {
     cleanUp();
     throw new Error(`${(error as Error).message}\n${logs.lines.slice(-20).join('\n')}`);
@@ -90,7 +89,7 @@ export async function startBare(options: StartOptions): Promise<SystemUnderTest>
   const dataDir = mkdtempSync(join(tmpdir(), 'msa-poc-bench-bare-'));
   const logs = logKeeper();
   try {
-    const chain = await startBareChain({ dataDir, env: options.env, onLog: logs.keep });
+    const chain = await startBareChain({ dataDir, execArgv: options.execArgv, onLog: logs.keep });
     const caller = new PlainCaller(chain.url);
     return {
       caller,

@@ -33,6 +33,8 @@ export interface StartOptions {
   readonly onProgress?: (message: string) => void;
   readonly readyTimeoutMs?: number;
   readonly extraEnv?: Record<string, string>;
+  /** Node options for every service process that NODE_OPTIONS may not carry, e.g. --cpu-prof. */
+  readonly execArgv?: readonly string[];
 }
 
 export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
@@ -98,7 +100,7 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   // them in reverse order; the IPC channel closing tells a service that `poc` itself died.
   const spawnOne = (name: ServiceName): ServiceProcess => {
     exits.delete(name);
-    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const child = spawn(process.execPath, ['--enable-source-maps', ...(options.execArgv ?? []), serviceEntryPoint(name)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     const endpoint = config.endpoints[name];
     const service: ServiceProcess = { name, child, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
     for (const stream of [child.stdout, child.stderr]) {

@@ -21,6 +21,8 @@ export interface BareChainOptions {
   /** Where the bare store keeps its PGlite database. */
   readonly dataDir: string;
   readonly env?: Record<string, string>;
+  /** Node options for each process, e.g. --cpu-prof. */
+  readonly execArgv?: readonly string[];
   readonly onLog?: (service: BareService, line: string) => void;
   readonly readyTimeoutMs?: number;
 }
@@ -45,11 +47,11 @@ export async function startBareChain(options: BareChainOptions): Promise<BareCha
   };
   try {
     for (const name of bareServices) {
-      const child = spawn(process.execPath, [fileURLToPath(new URL(`./${name}.js`, import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const child = spawn(process.execPath, [...(options.execArgv ?? []), fileURLToPath(new URL(`./${name}.js`, import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       processes.set(name, child);
       for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(name, line));
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the bare ${name} did not listen within ${(options.readyTimeoutMs ?? 30_000) / 1000} s`)), options.readyTimeoutMs ?? 30_000);
+        const timer = setTimeout(() => reject(new Error(`the bare ${name} did not listen within ${(options.readyTimeoutMs ?? 60_000) / 1000} s`)), options.readyTimeoutMs ?? 60_000);
         child.once('message', () => { clearTimeout(timer); resolve(); });
         child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`the bare ${name} exited while starting (${signal ?? `exit code ${code}`}); its output is in the run's log`)); });
       });
