@@ -65,8 +65,9 @@ export async function measureVariant(name: string, description: string, system: 
   await load(20, d.warmupMs);
 
   const capacity = await searchCapacity(async (rps) => {
-    const point = capacityPoint(rps, await load(rps, d.stepMs), []);
-    progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %`);
+    const result = await load(rps, d.stepMs);
+    const point = capacityPoint(rps, result, []);
+    progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %${point.errorRate > 0 ? ` (${failures(result)})` : ''}`);
     return point;
   }, objective, options.search);
   const kneeRps = capacity.knee?.offeredRps ?? null;
@@ -84,6 +85,7 @@ export async function measureVariant(name: string, description: string, system: 
   const fixedSeconds = fixed.durationMs / 1000;
   const netCpuUsPerRequest = perRequest(Math.max(0, used.total - idleCores * fixedSeconds));
   const errorRate = fixed.intended ? round(fixed.failed / fixed.intended, 4) : 0;
+  if (fixed.failed > 0) progress(`  failures at the fixed rate: ${failures(fixed)}`);
   progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
   return {
     name, description, kneeRps, idleCores,
@@ -91,3 +93,9 @@ export async function measureVariant(name: string, description: string, system: 
     fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
   };
 }
+
+/** What went wrong in a run, in a few words: error kinds and the statuses that were not served. */
+const failures = (result: LoadResult): string => [
+  ...Object.entries(result.errors).map(([kind, count]) => `${count} ${kind}`),
+  ...Object.entries(result.statuses).filter(([status]) => !served(Number(status))).map(([status, count]) => `${count} × ${status}`),
+].join(', ');
