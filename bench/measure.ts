@@ -47,11 +47,6 @@ export interface MeasureOptions {
   readonly fixedRate: (kneeRps: number | null) => number;
   readonly progress: (line: string) => void;
   readonly seed: number;
-  /**
-   * The warm-up rate. A search that starts near the knee must warm up near it too: connections,
-   * TLS sessions and JIT warmed at 20 rps would make its first step pay for the rest.
-   */
-  readonly warmupRps: number;
 }
 
 export async function measureVariant(name: string, description: string, system: SystemUnderTest, options: MeasureOptions): Promise<VariantResult> {
@@ -66,8 +61,8 @@ export async function measureVariant(name: string, description: string, system: 
   await new Promise((resolve) => setTimeout(resolve, d.idleMs));
   const idleCores = round(cpuBetween(idleFrom, usageOf(system.pids)).total / (d.idleMs / 1000), 3);
   progress(`  idle: ${idleCores} of a core over ${d.idleMs / 1000} s`);
-  progress(`  warm-up ${d.warmupMs / 1000} s at ${options.warmupRps} rps`);
-  await load(options.warmupRps, d.warmupMs);
+  progress(`  warm-up ${d.warmupMs / 1000} s at 20 rps`);
+  await load(20, d.warmupMs);
 
   const capacity = await searchCapacity(async (rps) => {
     const result = await load(rps, d.stepMs);

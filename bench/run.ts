@@ -60,11 +60,8 @@ const describe = (variant: string): string => {
   return feature ? `the real system with POC_BENCH_DISABLE=${feature}` : 'the real system, embedded profile, every feature on, 100 % of traces exported';
 };
 
-/** The knee search: poc prove's (from 25 rps, ×1.6 a step) for full and bare; a short one around full's knee for the others. */
-function searchPlan(variant: string, quick: boolean, fullKnee: number | null): SearchPlan {
-  if (variant === 'full' || variant === 'bare' || !fullKnee) return { startRps: 25, growth: 1.6, maxSteps: quick ? 8 : 10, bisections: quick ? 1 : 2, minPoints: 0 };
-  return { startRps: Math.max(5, Math.round(fullKnee * 0.85)), growth: 1.2, maxSteps: 3, bisections: 1, minPoints: 0 };
-}
+/** The knee search, the same for every variant: poc prove's, from 25 rps ×1.6 a step, then bisections. */
+const searchPlan = (quick: boolean): SearchPlan => ({ startRps: 25, growth: 1.6, maxSteps: 8, bisections: quick ? 1 : 2, minPoints: 0 });
 
 export async function runBench(options: RunOptions): Promise<BenchResults> {
   const started = new Date();
@@ -85,7 +82,6 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
 
   const variants: VariantResult[] = [];
   const profiles: Record<string, Record<string, ServiceProfile>> = {};
-  let fullKnee: number | null = null;
   let commonRate: number | undefined;
   let loadTo = 0;
   try {
@@ -100,17 +96,14 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
       const startOptions = { spanSink, execArgv, progress };
       const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions);
       current = system;
-      const searchesNearFull = variant !== 'full' && variant !== 'bare' && fullKnee !== null && commonRate !== undefined;
       const loadFrom = monotonicUs();
       try {
         const result = await measureVariant(variant, describe(variant), system, {
           durations: d, seed: 42 + index, progress,
-          warmupRps: searchesNearFull ? (commonRate as number) : 20,
-          search: searchPlan(variant, options.quick, fullKnee),
+          search: searchPlan(options.quick),
           // Half the first variant's knee, as poc prove's steady state: every variant is compared at it.
           fixedRate: (knee) => (commonRate ??= Math.max(5, Math.round((knee ?? 20) / 2))),
         });
-        if (variant === 'full') fullKnee = result.kneeRps;
         variants.push(result);
       } catch (error) {
         throw new Error(`measuring ${variant} failed: ${(error as Error).message}\nits services' last lines:\n${system.logTail().join('\n')}`);
@@ -149,7 +142,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     machine: { cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.versions.node, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', os: `${platform()} ${release()}` },
     method: {
       load: `open model (harness runLoad), latency from intended send time; read path GET /v1/products and GET /v1/orders/{id}, write path POST /v1/orders with an Idempotency-Key (40/30/30 %); the real system through a registered OAuth client with a DPoP proof per request, the bare chain and without-auth over plain requests`,
-      knee: `harness searchCapacity with poc prove's objective (p99 ≤ ${objective.p99Ms} ms, errors ≤ ${objective.errorBudget * 100} %, achieved ≥ 90 % of offered), ${d.stepMs / 1000} s a step after ${d.idleMs / 1000} s idle (idle CPU) and a ${d.warmupMs / 1000} s warm-up (at 20 rps for full and bare, at the fixed rate for the others); requests time out after 2 s; full and bare from 25 rps ×1.6 a step, the without-… variants from 0.85 × full's knee ×1.2 a step (fewer steps), then bisections`,
+      knee: `harness searchCapacity with poc prove's objective (p99 ≤ ${objective.p99Ms} ms, errors ≤ ${objective.errorBudget * 100} %, achieved ≥ 90 % of offered), ${d.stepMs / 1000} s a step after ${d.idleMs / 1000} s idle (idle CPU) and a ${d.warmupMs / 1000} s warm-up at 20 rps; requests time out after 2 s; every variant from 25 rps ×1.6 a step, then bisections`,
       fixed: `${d.fixedMs / 1000} s at half the first variant's knee, the same rate for every variant; CPU per request is the services' user + system CPU time (/proc/<pid>/stat) over the run divided by the requests completed; RSS from /proc/<pid>/status at its end`,
       tracing: 'the real system samples 100 % of traces and exports them over OTLP/HTTP (protobuf) to a minimal sink in its own process that reads and acknowledges every export',
       micro: 'tinybench, a fixed number of iterations after a warm-up, wall time per iteration in this process',
