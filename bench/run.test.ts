@@ -46,6 +46,8 @@ test('targets: pass while the bar holds, warn when it does not, and say whether 
   assert.deepEqual([byName.dpop_us_per_request?.status, byName.dpop_us_per_request?.targetMet], ['pass', true]);
   assert.equal(byName.load_client_over_autocannon?.status, 'pass');
   assert.equal(judgeTargets({}).length, 0, 'a figure not measured is no target');
+  const noisy = judgeTargets({ full_over_bare_knee: 1.4, tracing_throughput_share: -0.3 });
+  assert.deepEqual(noisy.map((t) => [t.status, t.targetMet]), [['inconclusive', false], ['inconclusive', false]], 'full faster than its floor, or faster with tracing, is noise');
 });
 
 test('the README table is generated between its markers and replaced on the next run', () => {

@@ -173,7 +173,7 @@ async function main(): Promise<number> {
   if (options.json) process.stdout.write(`${JSON.stringify(results)}\n`);
   else {
     process.stdout.write(`\nratios:\n${Object.entries(results.ratios).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\ntargets:\n`);
-    process.stdout.write(results.targets.map((t) => `  ${t.status.padEnd(4)} ${t.name} ${t.figure} (bar ${t.direction === 'min' ? '≥' : '≤'} ${t.bar}, target ${t.target}${t.targetMet ? ', met' : ', missed'})`).join('\n'));
+    process.stdout.write(results.targets.map((t) => `  ${t.status.padEnd(12)} ${t.name} ${t.figure} (bar ${t.direction === 'min' ? '≥' : '≤'} ${t.bar}, target ${t.target}${t.targetMet ? ', met' : ', missed'})`).join('\n'));
     process.stdout.write(`\nresults: ${options.out}; table: ${join(benchDir, 'README.md')}\n`);
   }
   return 0;
