@@ -1,5 +1,6 @@
 /** `poc client …`: API clients registered through the gateway's admin port (loopback only). */
 import { readFileSync } from 'node:fs';
+import type { ChainPage } from '@msa-poc/platform/audit-chain';
 import type { PlatformConfig } from '@msa-poc/platform/config';
 
 const adminUrl = (config: PlatformConfig) => `http://${config.adminHost}:${config.endpoints.gateway.adminPort}`;
@@ -16,8 +17,8 @@ async function admin(config: PlatformConfig, method: string, path: string, body?
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-export async function registerClient(config: PlatformConfig, id: string, jwks: unknown[], scopes: string[], customerId?: string): Promise<Record<string, unknown>> {
-  const reply = await admin(config, 'PUT', `/clients/${encodeURIComponent(id)}`, { jwks, scopes, ...(customerId ? { customerId } : {}) });
+export async function registerClient(config: PlatformConfig, id: string, jwks: unknown[], scopes: string[], customerId?: string, roles: string[] = []): Promise<Record<string, unknown>> {
+  const reply = await admin(config, 'PUT', `/clients/${encodeURIComponent(id)}`, { jwks, scopes, ...(customerId ? { customerId } : {}), ...(roles.length > 0 ? { roles } : {}) });
   if (reply.status >= 400) throw new Error(`client ${id} was not registered: ${String(reply.body.error ?? reply.status)}${reply.body.errors ? ` ${JSON.stringify(reply.body.errors)}` : ''}`);
   return reply.body;
 }
@@ -62,4 +63,11 @@ export async function readAudit(config: PlatformConfig, after: number | undefine
   const reply = await admin(config, 'GET', `/audit?limit=${limit}${after === undefined ? '' : `&after=${after}`}`);
   if (reply.status >= 400) throw new Error(`the audit trail could not be read: ${String(reply.body.error ?? reply.status)}`);
   return (reply.body.items as AuditLine[]) ?? [];
+}
+
+/** A page of the audit trail's hash chain, as the store holds it, and the chain's head. */
+export async function readAuditChain(config: PlatformConfig, after: number, limit: number): Promise<ChainPage> {
+  const reply = await admin(config, 'GET', `/audit/chain?after=${after}&limit=${limit}`);
+  if (reply.status >= 400) throw new Error(`the audit chain could not be read: ${String(reply.body.error ?? reply.body.detail ?? reply.status)}`);
+  return reply.body as unknown as ChainPage;
 }

@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { serviceNames, topology } from '@msa-poc/contracts';
 import { ConfigError, loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
-import { listClients, readAudit, readJwkFile, registerClient, removeClient, type AuditLine } from './clients.js';
+import { auditCommand } from './audit.js';
+import { listClients, readJwkFile, registerClient, removeClient } from './clients.js';
+import { print, UsageError } from './command.js';
 import { formatLine } from './logs.js';
 import { prepareDeploymentIdentities, renderDeployment } from './deploy.js';
 import { isClientId } from '@msa-poc/gateway/clients';
@@ -13,6 +15,7 @@ import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { support, supportUsage } from './support.js';
 
 const usage = `usage: poc <command> [options]
 
@@ -28,13 +31,17 @@ commands:
                                    their URLs; Ctrl-C stops them gracefully
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
-  client add ID --jwk FILE --scope "orders:read orders:write" [--customer ID]
-                                   register an API client by its public key (no secret exists);
+  client add ID [--jwk FILE] --scope "orders:read orders:write" [--customer ID] [--role support|support-lead]
+                                   register an API client by its public key (no secret exists; without
+                                   --jwk, the key kept for ID under the keys directory, created if new);
                                    with --customer it acts for that customer only
   client list                      the registered clients
   client remove ID                 remove a client
-  audit tail [--limit N] [--follow]
+${supportUsage}  audit tail [--limit N] [--follow]
                                    the audit trail: authentication decisions and state changes
+  audit verify [--anchor POSITION:HASH]
+                                   check every link of the audit trail's hash chain and print its head;
+                                   exit code 1 at the first altered, missing or reordered record
   deploy render [--target compose|k8s|monitoring|all] [--out DIR]
                                    write the deployment files generated from the topology
                                    (default: all of them, into deploy/)
@@ -47,8 +54,6 @@ options:
   --quiet                          do not stream the services' logs (up)
   -h, --help                       this text
 `;
-
-class UsageError extends Error {}
 
 /** The developer's own API client, created by `poc up`: a key on disk under .poc/keys, never a secret. */
 const developerClient = { id: 'developer', scopes: ['orders:read', 'orders:write'] };
@@ -67,7 +72,6 @@ function envFor(profile: string | undefined): Record<string, string | undefined>
 
 const configFor = (profile: string | undefined): PlatformConfig => loadConfig(envFor(profile));
 
-const print = (json: boolean, value: unknown, text: string) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
 
 async function up(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
@@ -161,20 +165,23 @@ async function token(args: string[]): Promise<number> {
 
 async function client(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, jwk: { type: 'string' }, scope: { type: 'string' }, customer: { type: 'string' }, role: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
   const config = configFor(values.profile);
   switch (action) {
     case 'add': {
       const [id] = positionals;
-      if (!id || !values.jwk) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!id) throw new UsageError('client add takes an id, --jwk FILE and --scope "orders:read orders:write"');
+      if (!values.jwk && !isClientId(id)) throw new UsageError(`client id must be 1-64 letters, digits, dots, dashes or underscores, not "${id}"`);
       const scopes = (values.scope ?? 'orders:read').split(/[\s,]+/).filter(Boolean);
-      const registered = await registerClient(config, id, readJwkFile(values.jwk), scopes, values.customer);
-      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${values.customer ? `, acting for customer ${values.customer} only` : ''}`);
+      const roles = (values.role ?? []).flatMap((role) => role.split(/[\s,]+/)).filter(Boolean);
+      const jwks = values.jwk ? readJwkFile(values.jwk) : [loadOrCreateClientKey(config.keysDir, id).publicJwk];
+      const registered = await registerClient(config, id, jwks, scopes, values.customer, roles);
+      print(values.json, registered, `registered ${id} with scopes ${scopes.join(' ')}${roles.length ? ` and roles ${roles.join(' ')}` : ''}${values.customer ? `, acting for customer ${values.customer} only` : ''}${values.jwk ? '' : ` (key ${join(config.keysDir, `${id}.client.jwk`)})`}`);
       return 0;
     }
     case 'list': {
       const items = await listClients(config);
-      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}`).join('\n') || 'no clients');
+      print(values.json, items, items.map((c) => `${String(c.id).padEnd(24)} ${(c.scopes as string[]).join(' ').padEnd(28)} ${(c.jwks as unknown[]).length} key(s)  since ${String(c.createdAt)}${c.customerId ? `  customer ${String(c.customerId)}` : ''}${(c.roles as string[] | undefined)?.length ? `  roles ${(c.roles as string[]).join(' ')}` : ''}`).join('\n') || 'no clients');
       return 0;
     }
     case 'remove': {
@@ -230,30 +237,6 @@ async function proveCommand(args: string[]): Promise<number> {
   });
 }
 
-async function auditCommand(args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action !== 'tail') throw new UsageError(`audit takes tail${action ? `, not "${action}"` : ''}`);
-  const { values } = parseArgs({ args: rest, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, limit: { type: 'string', default: '50' }, follow: { type: 'boolean', default: false } }, strict: true });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
-  const config = configFor(values.profile);
-  const show = (lines: AuditLine[]) => {
-    for (const l of lines) {
-      print(values.json, l, `${l.at}  ${l.actor.padEnd(14)} ${l.action.padEnd(16)} ${l.outcome.padEnd(9)} ${(l.target ?? '').padEnd(44)} ${l.detail ?? ''}${l.requestId ? `  request ${l.requestId}` : ''}`);
-    }
-  };
-  let lines = await readAudit(config, undefined, limit);
-  show(lines);
-  let after = lines.at(-1)?.position ?? 0;
-  while (values.follow) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    lines = await readAudit(config, after, 1_000);
-    show(lines);
-    after = lines.at(-1)?.position ?? after;
-  }
-  return 0;
-}
-
 async function deploy(args: string[]): Promise<number> {
   const [action, ...rest] = args;
   const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, profile: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
@@ -281,13 +264,14 @@ async function deploy(args: string[]): Promise<number> {
 }
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
-  audit: auditCommand,
+  audit: (args) => auditCommand(args, configFor),
   up,
   prove: proveCommand,
   // The main job: the proving run on the embedded profile.
   start: (args) => proveCommand(args),
   token,
   client,
+  support: (args) => support(args, configFor, (message) => new UsageError(message)),
   deploy,
 };
 

@@ -146,7 +146,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
       },
       api,
       async (id) => {
-        const reply = await store.client.getOrder({ params: { id } });
+        const reply = await store.client.getOrder({ headers: {}, params: { id } });
         return reply.status === 200 ? reply.body : reply.status === 404 ? null : undefined;
       },
       {

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { eur, ordersContract, storeContract, toMinor, type Order, type PlaceOrderInput, type Product } from '@msa-poc/contracts';
+import pg from 'pg';
 import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { startTestSystem, type TestSystem, eventually } from './testing.js';
 
@@ -192,6 +193,69 @@ for (const profile of ['embedded', 'production'] as const) {
       for (const record of records) assert.doesNotMatch(JSON.stringify(record), /DPoP forged|eyJ/, 'no token or proof in the trail');
     });
 
+    test('`poc audit verify` checks every link of the hash chain, prints its head, and holds to an anchored head', async () => {
+      const verify = (...args: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('../bin/poc.js', import.meta.url)), 'audit', 'verify', ...args], {
+        encoding: 'utf8', timeout: 60_000, env: { ...process.env, POC_HOME: system.home, POC_GATEWAY_ADMIN_PORT: String(system.config.endpoints.gateway.adminPort) },
+      });
+      const clean = verify('--json');
+      assert.equal(clean.status, 0, clean.stdout + clean.stderr);
+      const verdict = JSON.parse(clean.stdout) as { ok: boolean; checked: number; head: { position: number; hash: string } };
+      assert.equal(verdict.ok, true);
+      assert.ok(verdict.checked >= 5 && verdict.checked === verdict.head.position, clean.stdout);
+      const text = verify('--anchor', `${verdict.head.position}:${verdict.head.hash}`);
+      assert.equal(text.status, 0, text.stdout + text.stderr);
+      assert.match(text.stdout, new RegExp(`audit chain intact: \\d+ records[^]*head \\d+:[0-9a-f]{64}`));
+      const wrongAnchor = verify('--anchor', `${verdict.head.position}:${'0'.repeat(64)}`);
+      assert.equal(wrongAnchor.status, 1);
+      assert.match(wrongAnchor.stdout, new RegExp(`BROKEN at record ${verdict.head.position}[^]*rewritten`));
+      assert.equal(verify('--anchor', 'latest').status, 2, 'a malformed anchor is a usage error');
+      if (profile !== 'production') return;
+
+      // Someone with the database's superuser rights changes a stored record behind the append-only trigger.
+      const db = new pg.Client({ connectionString: system.config.databaseUrl });
+      await db.connect();
+      const tamper = (sql: string) => db.query(`BEGIN; ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only; ${sql}; ALTER TABLE audit_records ENABLE TRIGGER audit_records_append_only; COMMIT`);
+      try {
+        const original = (await db.query<{ outcome: string }>('SELECT outcome FROM audit_records WHERE position = 3')).rows[0]?.outcome;
+        await tamper(`UPDATE audit_records SET outcome = 'refused' WHERE position = 3`);
+        const tampered = verify();
+        assert.equal(tampered.status, 1, tampered.stdout + tampered.stderr);
+        assert.match(tampered.stdout, /BROKEN at record 3 \(2 records before it verified\):\nrecord 3 was altered after it was written[^]*\nexpected [0-9a-f]{64}\nfound    [0-9a-f]{64}/);
+        await tamper(`UPDATE audit_records SET outcome = '${original}' WHERE position = 3`);
+        assert.equal(verify().status, 0, 'the restored record verifies again');
+      } finally {
+        await db.end();
+      }
+    });
+
+    // The audit table is broken from outside the store, which only the production profile's database allows.
+    if (profile === 'production') test('when the audit trail cannot store a record, state changes are not made and the caller is told why (503)', async () => {
+      const unaudited = await system.apiClient('unaudited', ['orders:read', 'orders:write']);
+      const db = new pg.Client({ connectionString: system.config.databaseUrl });
+      await db.connect();
+      const customerId = `unaudited-${Date.now()}`;
+      try {
+        await db.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit storage is failing'; END $$;
+          CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION refuse_audit()`);
+        const placed = await system.api.call<{ type: string; detail: string }>('POST', '/v1/orders', { body: order(customerId), headers: { 'idempotency-key': `${customerId}-1` } });
+        assert.equal(placed.status, 503);
+        assert.match(String(placed.headers['content-type']), /^application\/problem\+json/);
+        assert.match(placed.body.detail, /POST \/v1\/orders was not performed: it could not be audited/);
+        await assert.rejects(unaudited.call('GET', '/v1/products'), /token endpoint refused unaudited: 503 temporarily_unavailable No token was issued: the issue could not be audited/);
+        await assert.rejects(system.apiClient('never-registered', ['orders:read']), /clients\.register of client never-registered was not performed: it could not be audited/);
+      } finally {
+        await db.query('DROP TRIGGER IF EXISTS refuse_audit ON audit_records; DROP FUNCTION IF EXISTS refuse_audit()');
+        await db.end();
+      }
+      const listed = await eventually('the gateway reading orders again', async () => {
+        const reply = await system.api.call<{ items: unknown[] }>('GET', `/v1/orders?customerId=${customerId}`);
+        return reply.status === 200 ? reply.body : undefined;
+      });
+      assert.deepEqual(listed.items, [], 'the refused order was not placed');
+      const clients = await (await fetch(`http://127.0.0.1:${system.config.endpoints.gateway.adminPort}/clients`)).json() as { items: { id: string }[] };
+      assert.ok(!clients.items.some((c) => c.id === 'never-registered'), 'the refused registration was not made');
+    });
+
     test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', async () => {
       const origin = system.config.endpoints.gateway.url;
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
@@ -310,6 +374,12 @@ for (const profile of ['embedded', 'production'] as const) {
         });
         assert.equal(letter.attempts, 3);
         assert.match(letter.error, /partner unavailable/);
+        // Filed with the broker too (production): the consumer moves past it instead of holding it unacknowledged.
+        await eventually('the dead letter to be counted', async () => {
+          const metrics = await (await fetch(`http://127.0.0.1:${system.config.endpoints.integration.adminPort}/metrics`)).text();
+          const filed = Number(/^dead_letters_total\{consumer="integration"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+          return filed >= 1 ? filed : undefined;
+        });
       } finally {
         await fetch(faults, { method: 'DELETE' });
       }

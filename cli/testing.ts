@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
+import { deadLetterStream, orderStream, topology, type ServiceContract, type WorkloadName } from '@msa-poc/contracts';
 import { connectBroker } from '@msa-poc/platform/broker';
 import { createClient, type ClientHandle } from '@msa-poc/platform/client';
 import { loadConfig, type PlatformConfig } from '@msa-poc/platform/config';
@@ -80,8 +80,8 @@ export interface TestSystem extends RunningSystem {
   readonly home: string;
   /** An OAuth client of the public API with both scopes, registered for this system. */
   readonly api: ApiClient;
-  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only. */
-  apiClient(id: string, scopes: string[], customerId?: string): Promise<ApiClient>;
+  /** A registered API client of the gateway; with `customerId`, one that acts for that customer only; `roles` for support access. */
+  apiClient(id: string, scopes: string[], customerId?: string, roles?: string[]): Promise<ApiClient>;
   readonly logs: string[];
   /** The console the services send their spans to, when the test asked for one (`withConsole`). */
   readonly console: RunningConsole | undefined;
@@ -96,7 +96,11 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: options.profile ?? 'embedded', POC_LOG_LEVEL: 'info', ...testEnv };
   Object.assign(env, await freeServicePorts());
-  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  // Where each service is reached comes from its port, unless the test itself says otherwise.
+  for (const entry of topology) {
+    const variable = `POC_${entry.name.toUpperCase()}_URL`;
+    if (!options.env?.[variable]) delete env[variable];
+  }
   let dropDatabase = async (): Promise<void> => undefined;
   if (env.POC_PROFILE === 'production') {
     // A database of its own per test system, and a clean event stream: runs never see each other's orders.
@@ -107,6 +111,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     env.POC_REDIS_URL ||= process.env.POC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     const broker = await connectBroker({ url: env.POC_NATS_URL, name: 'test-setup' });
     await broker.deleteStream(orderStream.name);
+    await broker.deleteStream(deadLetterStream.name);
     await broker.close();
   }
   let config: PlatformConfig = loadConfig(env);
@@ -127,9 +132,9 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     throw error;
   }
   const apiClients: ApiClient[] = [];
-  const apiClient = async (id: string, scopes: string[], customerId?: string): Promise<ApiClient> => {
+  const apiClient = async (id: string, scopes: string[], customerId?: string, roles: string[] = []): Promise<ApiClient> => {
     const key = loadOrCreateClientKey(config.keysDir, id);
-    await registerClient(config, id, [key.publicJwk], scopes, customerId);
+    await registerClient(config, id, [key.publicJwk], scopes, customerId, roles);
     const client = new ApiClient(config.endpoints.gateway.url, id, key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
     apiClients.push(client);
     return client;

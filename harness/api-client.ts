@@ -89,11 +89,36 @@ export class ApiClient {
     throw new Error('the token endpoint kept asking for a new DPoP nonce');
   }
 
-  /** One API call with a fresh proof; a `use_dpop_nonce` challenge is answered once. */
-  async call<T = unknown>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ApiResponse<T>> {
+  /**
+   * RFC 8693 token exchange: this client's own token, proved with its own key, for a support token
+   * under an approved grant. The answer is returned as it came, refusals included.
+   */
+  async supportToken(grantId: string): Promise<ApiResponse<{ access_token?: string; expires_in?: number; scope?: string; issued_token_type?: string; error?: string; error_description?: string }>> {
+    const url = `${this.origin}/oauth/token`;
+    for (let attempt = 0; ; attempt++) {
+      const form = new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: await this.accessToken(),
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        authorization_details: JSON.stringify([{ type: 'support_access', grant_id: grantId }]),
+      });
+      const response = await request(url, {
+        method: 'POST', dispatcher: this.#agent, body: form.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: this.proof('POST', url) },
+      });
+      const body = (await response.body.json()) as { error?: string };
+      const nonce = response.headers['dpop-nonce'];
+      if (typeof nonce === 'string') this.#nonce = nonce;
+      if (response.statusCode === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
+      return { status: response.statusCode, headers: response.headers, body };
+    }
+  }
+
+  /** One API call with a fresh proof; a `use_dpop_nonce` challenge is answered once. `token` replaces the client's own (a support token). */
+  async call<T = unknown>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal; token?: string } = {}): Promise<ApiResponse<T>> {
     const url = `${this.origin}${path}`;
     for (let attempt = 0; ; attempt++) {
-      const token = await this.accessToken();
+      const token = options.token ?? (await this.accessToken());
       const response = await request(url, {
         method: method as 'GET',
         dispatcher: this.#agent,

@@ -368,6 +368,7 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     faults: faultReports,
     integrity: {
       acknowledged: integrity.acknowledged, indeterminate: integrity.indeterminate, persisted: integrity.persisted, lost: integrity.lost, unverified: integrity.unverified, delivered: integrity.delivered, duplicates: integrity.duplicates,
+      lost_order_ids: integrity.lostOrderIds.slice(0, 20),
       method: `every placement classified by what the client saw; acknowledged ids read back ${readBack}; ${partnerAdmin ? "the partner's ledger read from its admin port" : "the partner's ledger out of reach, so delivery is the order state the API reports"} after the system settled (≤ ${d.settleMs / 1000} s)`,
     },
     checks,

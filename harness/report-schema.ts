@@ -168,6 +168,7 @@ export const Integrity = closed({
   unverified: count('acknowledged orders whose read-back failed to the end: neither proven persisted nor proven lost'),
   delivered: count('persisted orders that reached the partner'),
   duplicates: Type.Union([count('orders fulfilled more than once in effect by the partner'), Type.Null()], { description: "null when the partner's ledger was out of reach (a --target run): not measured" }),
+  lost_order_ids: Type.Array(Type.String(), { maxItems: 20, description: 'the first 20 lost order ids, to look up in the logs and traces' }),
   method: text('how the audit read the store and the partner ledger'),
 });
 

@@ -30,7 +30,7 @@ function degenerateReport(): Report {
     critical_path: { perService: {}, perEdge: {}, networkShare: 0, traces: 0, method: 'not run' },
     chatter: { perEdge: {}, method: 'not run' },
     faults: [],
-    integrity: { acknowledged: 0, indeterminate: 0, persisted: 0, lost: 0, unverified: 0, delivered: 0, duplicates: null, method: 'not run' },
+    integrity: { acknowledged: 0, indeterminate: 0, persisted: 0, lost: 0, unverified: 0, delivered: 0, duplicates: null, lost_order_ids: [], method: 'not run' },
     checks: [],
     recommendations: [],
     warnings: [],
@@ -94,7 +94,7 @@ test('the JSON Schema is plain JSON and the committed harness/report.schema.json
   for (const field of ['schemaVersion', 'system', 'services', 'capacity', 'critical_path', 'chatter', 'faults', 'integrity', 'checks', 'recommendations', 'warnings', 'phases']) {
     assert.ok(field in properties, field);
   }
-  assert.deepEqual(Object.keys(properties.integrity?.properties ?? {}).sort(), ['acknowledged', 'delivered', 'duplicates', 'indeterminate', 'lost', 'method', 'persisted', 'unverified']);
+  assert.deepEqual(Object.keys(properties.integrity?.properties ?? {}).sort(), ['acknowledged', 'delivered', 'duplicates', 'indeterminate', 'lost', 'lost_order_ids', 'method', 'persisted', 'unverified']);
   const committed = JSON.parse(await readFile(new URL('../report.schema.json', import.meta.url), 'utf8')) as unknown;
   assert.deepEqual(committed, schema, 'harness/report.schema.json is stale: run `npm run report-schema -w harness`');
 });

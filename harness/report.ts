@@ -229,6 +229,7 @@ export function renderSummary(report: Report): string {
 
   const i = report.integrity;
   out.push('', '## Integrity', `- ${fmtNum(i.acknowledged)} acknowledged · ${fmtNum(i.indeterminate)} indeterminate · ${fmtNum(i.persisted)} persisted · **${fmtNum(i.lost)} lost** · ${fmtNum(i.unverified)} unverified · ${fmtNum(i.delivered)} delivered · **${i.duplicates === null ? 'duplicates not measured' : `${fmtNum(i.duplicates)} duplicates`}** (orders). _How measured: ${md(i.method)}_`);
+  if (i.lost_order_ids.length) out.push(`- Lost order ids${i.lost > i.lost_order_ids.length ? ` (first ${i.lost_order_ids.length} of ${fmtNum(i.lost)})` : ''}: ${i.lost_order_ids.map((id) => `\`${id}\``).join(', ')}`);
 
   out.push('', '## Recommendations');
   if (report.recommendations.length) {

@@ -2,7 +2,9 @@
 import { Type } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
-import { Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList } from './schemas.js';
+import {
+  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList,
+} from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
 
@@ -12,19 +14,26 @@ const OAuthError = Type.Object(
 );
 
 export const TokenResponse = Type.Object(
-  { access_token: Type.String(), token_type: Type.Literal('DPoP'), expires_in: Type.Integer({ minimum: 1 }), scope: Type.String() },
+  {
+    access_token: Type.String(), token_type: Type.Literal('DPoP'), expires_in: Type.Integer({ minimum: 1 }), scope: Type.String(),
+    /** Present on a token exchange (RFC 8693 §2.2.1). */
+    issued_token_type: Type.Optional(Type.Literal('urn:ietf:params:oauth:token-type:access_token')),
+  },
   { additionalProperties: false },
 );
+
+const GrantParams = Type.Object({ id: SupportGrantId }, { additionalProperties: false });
+const supportErrors = { 401: Problem, 403: Problem, 404: Problem, 409: Problem, 429: Problem } as const;
 
 const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.String())) }, { additionalProperties: false });
 
 export const apiContract = contract({
   service: 'gateway',
-  version: '1.0.0',
+  version: '2.0.0',
   routes: {
     token: route({
       method: 'POST', path: '/oauth/token',
-      summary: 'Client credentials grant: private_key_jwt client authentication (RFC 7523) and a DPoP proof (RFC 9449); issues a DPoP-bound access token (RFC 9068).',
+      summary: 'Client credentials grant: private_key_jwt client authentication (RFC 7523) and a DPoP proof (RFC 9449); issues a DPoP-bound access token (RFC 9068). Token exchange (RFC 8693): a support engineer\'s own token and an approved grant (RFC 9396 authorization_details) for a support token.',
       // application/x-www-form-urlencoded, as RFC 6749 requires; parsed into single-valued fields.
       body: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 8192 }), { maxProperties: 16 }),
       bodyMediaType: 'application/x-www-form-urlencoded',
@@ -55,6 +64,26 @@ export const apiContract = contract({
     cancelOrder: route({
       method: 'POST', path: '/v1/orders/:id/cancel', summary: 'Cancel an order; 409 where its state forbids it.',
       params: OrderParams, responses: { 200: Order, 404: Problem, 409: Problem, ...authErrors }, callers: 'public', scope: 'orders:write', idempotent: true,
+    }),
+    requestSupportAccess: route({
+      method: 'POST', path: '/v1/support/access-requests', summary: 'A support engineer asks for time-bound access to one customer\'s data, for a ticket; a support lead must approve it.',
+      body: SupportAccessRequest, responses: { 201: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    approveSupportAccess: route({
+      method: 'POST', path: '/v1/support/access-requests/:id/approve', summary: 'A support lead other than the requester approves a request: the grant runs from now for its duration.',
+      params: GrantParams, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    rejectSupportAccess: route({
+      method: 'POST', path: '/v1/support/access-requests/:id/reject', summary: 'A support lead other than the requester rejects a request.',
+      params: GrantParams, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    revokeSupportAccess: route({
+      method: 'POST', path: '/v1/support/access-requests/:id/revoke', summary: 'The requester or a support lead ends a request or a live grant at once.',
+      params: GrantParams, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: true,
+    }),
+    listSupportGrants: route({
+      method: 'GET', path: '/v1/support/grants', summary: 'Access requests and grants, newest first: a support lead sees every one, an engineer their own.',
+      responses: { 200: SupportGrantList, 401: Problem, 403: Problem, 429: Problem }, callers: 'public', idempotent: true,
     }),
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",

@@ -25,6 +25,13 @@ export const events = { orderPlaced } as const;
 /** The JetStream stream that carries order events in the production profile. */
 export const orderStream = { name: 'ORDERS', subjects: ['orders.>'] } as const;
 
+/**
+ * Where a consumer files an event it gave up on (`dlq.<consumer>`), kept for two weeks: the store
+ * lists and replays dead letters, this stream keeps the original message as the broker held it.
+ */
+export const deadLetterStream = { name: 'DEAD_LETTERS', subjects: ['dlq.>'], maxAgeMs: 14 * 24 * 3600 * 1000 } as const;
+export const deadLetterSubject = (consumer: string): string => `dlq.${consumer}`;
+
 export const CloudEvent = <D extends TSchema>(type: string, data: D) =>
   Type.Object(
     {

@@ -1,5 +1,5 @@
 /** The domain's shapes, shared by every contract that carries them. */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /** Printable text: no control characters (NUL included), bounded length. */
 const Text = (maxLength: number, extra: object = {}) => Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...extra });
@@ -108,6 +108,8 @@ export const Ack = Type.Object({ ok: Type.Literal(true) }, { additionalPropertie
 
 export const ClientId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
 export const ScopeName = Type.Union([Type.Literal('orders:read'), Type.Literal('orders:write')]);
+/** What a client may do beyond its scopes: ask for support access to a customer, or decide such requests. */
+export const RoleName = Type.Union([Type.Literal('support'), Type.Literal('support-lead')]);
 
 /** A public JWK as registered for a client: EC P-256 or OKP Ed25519; private members are refused. */
 export const PublicJwk = Type.Object(
@@ -137,6 +139,7 @@ export const ApiClient = Type.Object(
     scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }),
     /** A customer-scoped client acts for this customer only: it sees and places that customer's orders. */
     customerId: Type.Optional(CustomerId),
+    roles: Type.Array(RoleName, { maxItems: 2, uniqueItems: true }),
     createdAt: Type.String({ format: 'date-time' }),
   },
   { additionalProperties: false },
@@ -148,6 +151,7 @@ export const ApiClientRegistration = Type.Object(
     jwks: Type.Array(PublicJwk, { minItems: 1, maxItems: 5 }),
     scopes: Type.Array(ScopeName, { minItems: 1, maxItems: 2, uniqueItems: true }),
     customerId: Type.Optional(CustomerId),
+    roles: Type.Optional(Type.Array(RoleName, { maxItems: 2, uniqueItems: true })),
   },
   { additionalProperties: false },
 );
@@ -169,3 +173,72 @@ export const AuditRecord = Type.Object(
   { additionalProperties: false },
 );
 export type AuditRecord = Static<typeof AuditRecord>;
+
+const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/**
+ * An audit record exactly as stored in the hash chain, for verification: absent fields are null,
+ * and no field is constrained beyond its type, so that a tampered value is shown, not refused.
+ */
+export const ChainedAuditRecord = Type.Object(
+  {
+    position: Type.Integer({ minimum: 1 }),
+    at: Type.String(),
+    actor: Type.String(),
+    keyThumbprint: nullable(Type.String()),
+    action: Type.String(),
+    outcome: Type.String(),
+    target: nullable(Type.String()),
+    requestId: nullable(Type.String()),
+    traceId: nullable(Type.String()),
+    detail: nullable(Type.String()),
+    previousHash: Type.String(),
+    hash: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type ChainedAuditRecord = Static<typeof ChainedAuditRecord>;
+
+/** What a support grant may allow: reading the customer's orders (nothing that changes them). */
+export const SupportAction = Type.Literal('orders:read');
+/** At most an hour: access is just in time, and a longer need is a new request. */
+export const maxSupportGrantSeconds = 3600;
+export const SupportGrantId = Type.String({ format: 'uuid' });
+
+export const SupportAccessRequest = Type.Object(
+  {
+    customerId: CustomerId,
+    ticketId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:#-]+$' }),
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    actions: Type.Array(SupportAction, { minItems: 1, maxItems: 1, uniqueItems: true }),
+    durationSeconds: Type.Integer({ minimum: 60, maximum: maxSupportGrantSeconds }),
+  },
+  { additionalProperties: false },
+);
+export type SupportAccessRequest = Static<typeof SupportAccessRequest>;
+
+/**
+ * An access request and the grant it becomes. `expired` is an approved grant past `expiresAt`;
+ * only an `approved` grant before `expiresAt` gives access.
+ */
+export const SupportGrant = Type.Object(
+  {
+    id: SupportGrantId,
+    requester: ClientId,
+    customerId: CustomerId,
+    ticketId: Type.String({ maxLength: 64 }),
+    reason: Type.String({ maxLength: 500 }),
+    actions: Type.Array(SupportAction),
+    durationSeconds: Type.Integer({ minimum: 1, maximum: maxSupportGrantSeconds }),
+    status: Type.Union([Type.Literal('pending'), Type.Literal('approved'), Type.Literal('rejected'), Type.Literal('revoked'), Type.Literal('expired')]),
+    requestedAt: Type.String({ format: 'date-time' }),
+    decidedBy: Type.Optional(ClientId),
+    decidedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+    revokedBy: Type.Optional(ClientId),
+    revokedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+export type SupportGrant = Static<typeof SupportGrant>;
+export const SupportGrantList = Type.Object({ items: Type.Array(SupportGrant) }, { additionalProperties: false });

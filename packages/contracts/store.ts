@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, AuditRecord, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -51,9 +51,12 @@ export const DeadLetterReplay = Type.Object(
 );
 export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
 
+/** A read on behalf of a support grant: the store checks the grant and confines the read to its customer. */
+const SupportGrantHeaders = Type.Object({ 'support-grant': Type.Optional(SupportGrantId) });
+
 export const storeContract = contract({
   service: 'store',
-  version: '1.0.0',
+  version: '2.0.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -72,12 +75,12 @@ export const storeContract = contract({
       callers: ['orders'], idempotent: true,
     }),
     getOrder: route({
-      method: 'GET', path: '/orders/:id', summary: 'One order with its lines.',
-      params: OrderParams, responses: { 200: Order, 404: Problem }, callers: ['orders', 'integration'], idempotent: true,
+      method: 'GET', path: '/orders/:id', summary: 'One order with its lines; with a support grant, read as that grant\'s customer under row-level security.',
+      headers: SupportGrantHeaders, params: OrderParams, responses: { 200: Order, 401: Problem, 404: Problem }, callers: ['orders', 'integration'], idempotent: true,
     }),
     listOrders: route({
-      method: 'GET', path: '/orders', summary: "A customer's orders, newest first, by cursor.",
-      query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem }, callers: ['orders'], idempotent: true,
+      method: 'GET', path: '/orders', summary: "A customer's orders, newest first, by cursor; with a support grant, read as that grant's customer under row-level security.",
+      headers: SupportGrantHeaders, query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem, 401: Problem }, callers: ['orders'], idempotent: true,
     }),
     transitionOrder: route({
       method: 'POST', path: '/orders/:id/transitions',
@@ -143,6 +146,33 @@ export const storeContract = contract({
       method: 'DELETE', path: '/clients/:id', summary: 'Remove an API client: its keys can no longer obtain tokens.',
       params: Type.Object({ id: ClientId }, { additionalProperties: false }), responses: { 200: Type.Object({ removed: Type.Boolean() }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: true,
     }),
+    requestSupportAccess: route({
+      method: 'POST', path: '/support/access-requests', summary: 'Record a support engineer\'s request for access to one customer; refused unless the requester has the support role.',
+      body: Type.Composite([Type.Object({ requester: ClientId }), SupportAccessRequest], { additionalProperties: false }),
+      responses: { 201: SupportGrant, 403: Problem }, callers: ['gateway'], idempotent: false,
+    }),
+    decideSupportAccess: route({
+      method: 'POST', path: '/support/access-requests/:id/decision',
+      summary: 'Approve or reject a pending request: only a support lead who is not the requester may; approval starts the grant\'s clock.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
+      body: Type.Object({ by: ClientId, decision: Type.Union([Type.Literal('approve'), Type.Literal('reject')]) }, { additionalProperties: false }),
+      responses: { 200: SupportGrant, 403: Problem, 404: Problem, 409: Problem }, callers: ['gateway'], idempotent: false,
+    }),
+    revokeSupportAccess: route({
+      method: 'POST', path: '/support/access-requests/:id/revoke', summary: 'End a pending or live grant now: its requester or a support lead may.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
+      body: Type.Object({ by: ClientId }, { additionalProperties: false }),
+      responses: { 200: SupportGrant, 403: Problem, 404: Problem, 409: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    getSupportGrant: route({
+      method: 'GET', path: '/support/access-requests/:id', summary: 'One access request or grant, with its status now.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }), responses: { 200: SupportGrant, 404: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    listSupportGrants: route({
+      method: 'GET', path: '/support/access-requests', summary: 'Access requests and grants, newest first, as `by` may see them: a lead every one, an engineer their own.',
+      query: Type.Object({ by: ClientId, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
+      responses: { 200: SupportGrantList, 403: Problem }, callers: ['gateway'], idempotent: true,
+    }),
     appendAudit: route({
       method: 'POST', path: '/audit', summary: 'Append audit records (append-only: they can never be changed or removed).',
       body: Type.Object({ records: Type.Array(AuditRecord, { minItems: 1, maxItems: 500 }) }, { additionalProperties: false }),
@@ -152,6 +182,12 @@ export const storeContract = contract({
       method: 'GET', path: '/audit', summary: 'The latest audit records, oldest first; `after` continues from a position.',
       query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })) }, { additionalProperties: false }),
       responses: { 200: Type.Object({ items: Type.Array(Type.Composite([Type.Object({ position: Type.Integer() }), AuditRecord], { additionalProperties: false })) }, { additionalProperties: false }) },
+      callers: ['gateway'], idempotent: true,
+    }),
+    readAuditChain: route({
+      method: 'GET', path: '/audit/chain', summary: "The audit records as stored in the hash chain (absent fields null), oldest first after a position, with the chain's head, all read from one snapshot.",
+      query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 1000 })) }, { additionalProperties: false }),
+      responses: { 200: Type.Object({ items: Type.Array(ChainedAuditRecord), head: Type.Object({ position: Type.Integer({ minimum: 0 }), hash: Type.String() }, { additionalProperties: false }) }, { additionalProperties: false }) },
       callers: ['gateway'], idempotent: true,
     }),
     listDeadLetters: route({

@@ -18,6 +18,8 @@ export interface EndUser {
   readonly scopes: readonly string[];
   /** Present for a customer-scoped client: it acts for this customer only. */
   readonly customerId?: string;
+  /** Present for a support engineer acting for `customerId` under this grant (a support token). */
+  readonly supportGrantId?: string;
 }
 
 const assertionType = 'caller+jwt';
@@ -40,7 +42,7 @@ export class CallerAssertionSigner {
       { typ: assertionType },
       {
         iss: this.#issuer, aud: spiffeId(audience), sub: user.clientId, jkt: user.keyThumbprint, scope: user.scopes.join(' '),
-        ...(user.customerId ? { customer_id: user.customerId } : {}), iat, exp: iat + assertionLifetimeSeconds, txn: requestId,
+        ...(user.customerId ? { customer_id: user.customerId } : {}), ...(user.supportGrantId ? { support_grant: user.supportGrantId } : {}), iat, exp: iat + assertionLifetimeSeconds, txn: requestId,
       },
       this.key,
     );
@@ -92,10 +94,11 @@ export class CallerAssertionVerifier implements CallerVerifier {
     if (claims.exp - claims.iat > assertionLifetimeSeconds) throw refused(`caller assertion lives longer than ${assertionLifetimeSeconds} s`);
     if (claims.exp + clockSkewSeconds < seconds) throw refused('caller assertion has expired');
     if (claims.iat - clockSkewSeconds > seconds) throw refused('caller assertion is issued in the future');
-    const { sub, jkt, scope, customer_id: customerId } = claims;
+    const { sub, jkt, scope, customer_id: customerId, support_grant: supportGrantId } = claims;
     if (typeof sub !== 'string' || typeof jkt !== 'string' || typeof scope !== 'string') throw refused('caller assertion lacks sub, jkt or scope');
     if (customerId !== undefined && typeof customerId !== 'string') throw refused('caller assertion has a malformed customer_id');
-    return { clientId: sub, keyThumbprint: jkt, scopes: scope.split(' ').filter(Boolean), ...(customerId ? { customerId } : {}) };
+    if (supportGrantId !== undefined && (typeof supportGrantId !== 'string' || customerId === undefined)) throw refused('caller assertion has a support_grant without a customer_id');
+    return { clientId: sub, keyThumbprint: jkt, scopes: scope.split(' ').filter(Boolean), ...(customerId ? { customerId } : {}), ...(supportGrantId ? { supportGrantId } : {}) };
   }
 }
 

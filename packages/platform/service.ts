@@ -147,7 +147,10 @@ export async function startService<C extends ServiceContract, D extends Dependen
     await server.close();
     throw portError(error, name, 'admin port', endpoint.adminPort);
   }
-  await instance.start?.();
+  if (instance.start) {
+    await untilReachable(peerChecks, log);
+    await instance.start();
+  }
   accepting = true;
   log.info({ port: endpoint.port, adminPort: endpoint.adminPort, profile: config.profile }, `${name} ready`);
 
@@ -174,6 +177,33 @@ export async function startService<C extends ServiceContract, D extends Dependen
 function benchWarning(name: ServiceName, off: ReadonlySet<BenchFeature>): string {
   const outbox = off.has('outbox') ? ' Placed orders write no outbox event, so no order is ever fulfilled.' : '';
   return `${name} runs with ${[...off].join(', ')} switched off (POC_BENCH_DISABLE), for \`npm run bench\` only: what it does and measures is that variant, not the system as shipped.${outbox}`;
+}
+
+/**
+ * Background work (a feed poller, a relay) starts once the peers it needs answer: started with
+ * everything at once, a service would otherwise spend its first seconds failing against a
+ * neighbour that is still starting, and open its breakers for nothing.
+ */
+async function untilReachable(checks: readonly ReadinessCheck[], log: Logger, retryMs = 200, reportEveryMs = 10_000): Promise<void> {
+  const started = Date.now();
+  let reported = 0;
+  for (;;) {
+    const results = await Promise.all(checks.map(async ({ name, check }) => {
+      try {
+        await check();
+        return undefined;
+      } catch {
+        return name;
+      }
+    }));
+    const waiting = results.filter((name): name is string => name !== undefined);
+    if (waiting.length === 0) return;
+    if (Date.now() - reported >= reportEveryMs) {
+      reported = Date.now();
+      log.info({ waitingFor: waiting, waitedMs: reported - started }, `waiting for ${waiting.join(', ')} before starting background work`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, retryMs));
+  }
 }
 
 function portError(error: unknown, service: string, what: 'port' | 'admin port', port: number): Error {

@@ -3,16 +3,19 @@
  * gateway holds no business logic; it decides who may ask, not what the answer is.
  */
 import type { KeyObject } from 'node:crypto';
-import { problem, type apiContract, type integrationContract, type ordersContract } from '@msa-poc/contracts';
+import { problem, type apiContract, type integrationContract, type ordersContract, type storeContract } from '@msa-poc/contracts';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { verifyRequest } from '@msa-poc/platform/signatures';
 import { identifyCaller } from '@msa-poc/platform/tracing';
 import type { AuditTrail } from './audit.js';
-import type { EdgeAuth } from './edge-auth.js';
+import type { EdgeAuth, Principal } from './edge-auth.js';
+import type { SupportGrants } from './support-grants.js';
 
 export interface EdgeDeps {
   readonly orders: Client<typeof ordersContract>;
   readonly integration: Client<typeof integrationContract>;
+  readonly store: Client<typeof storeContract>;
+  readonly grants: SupportGrants;
   readonly auth: EdgeAuth;
   readonly jwks: () => { keys: Record<string, string>[] };
   readonly partnerKey: KeyObject;
@@ -23,7 +26,18 @@ export interface EdgeDeps {
 /** Adds the edge's own response fields (rate-limit state) to an answer from inside. */
 const withHeaders = <R extends { readonly headers?: Readonly<Record<string, string>> }>(reply: R, headers: Readonly<Record<string, string>>): R => ({ ...reply, headers: { ...reply.headers, ...headers } });
 
-export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNonce, audit }: EdgeDeps): Handlers<typeof apiContract> {
+export function gatewayApi({ orders, integration, store, grants, auth, jwks, partnerKey, seenNonce, audit }: EdgeDeps): Handlers<typeof apiContract> {
+  /** Every decision on support access is audited with who asked, about which grant, and how it ended. */
+  const auditSupport = <R extends { status: number; body: unknown; readonly headers?: Readonly<Record<string, string>> }>(caller: Principal, action: string, target: string, reply: R): R => {
+    const body = reply.body as { status?: string; customerId?: string; ticketId?: string; detail?: string };
+    const detail = reply.status < 300 ? `grant ${body.status} for customer ${body.customerId} (ticket ${body.ticketId})` : `status ${reply.status}: ${body.detail ?? ''}`;
+    audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action, outcome: reply.status < 300 ? 'succeeded' : 'refused', target, detail: detail.slice(0, 500) });
+    return withHeaders(reply, caller.headers);
+  };
+  const decide = async (http: Parameters<EdgeAuth['authenticate']>[0], id: string, decision: 'approve' | 'reject') => {
+    const caller = await auth.authenticate(http);
+    return auditSupport(caller, `support.${decision}`, `grant ${id}`, await store.decideSupportAccess({ params: { id }, body: { by: caller.clientId, decision } }));
+  };
   return {
     token: ({ body, http }) => auth.token(body, http),
 
@@ -53,6 +67,25 @@ export function gatewayApi({ orders, integration, auth, jwks, partnerKey, seenNo
       audit.record({ actor: caller.clientId, keyThumbprint: caller.keyThumbprint, action: 'orders.cancel', outcome: reply.status < 300 ? 'succeeded' : 'failed', target: `order ${params.id}`, detail: `status ${reply.status}` });
       return withHeaders(reply, caller.headers);
     },
+    requestSupportAccess: async ({ http, body }) => {
+      const caller = await auth.authenticate(http);
+      const reply = await store.requestSupportAccess({ body: { requester: caller.clientId, ...body } });
+      return auditSupport(caller, 'support.request', reply.status === 201 ? `grant ${reply.body.id}` : `customer ${body.customerId}`, reply);
+    },
+    approveSupportAccess: ({ http, params }) => decide(http, params.id, 'approve'),
+    rejectSupportAccess: ({ http, params }) => decide(http, params.id, 'reject'),
+    revokeSupportAccess: async ({ http, params }) => {
+      const caller = await auth.authenticate(http);
+      const reply = await store.revokeSupportAccess({ params, body: { by: caller.clientId } });
+      // This replica refuses the grant at once; others within their cache time.
+      grants.forget(params.id);
+      return auditSupport(caller, 'support.revoke', `grant ${params.id}`, reply);
+    },
+    listSupportGrants: async ({ http }) => {
+      const caller = await auth.authenticate(http);
+      return withHeaders(await store.listSupportGrants({ query: { by: caller.clientId } }), caller.headers);
+    },
+
     partnerCallback: async ({ http, body }) => {
       // The partner authenticates by signing each callback with its own key (RFC 9421).
       const verdict = verifyRequest({

@@ -21,7 +21,7 @@ export class StoreClientDirectory implements ClientDirectory {
     const cached = this.#cache.get(id);
     if (cached && cached.until > Date.now()) return cached.client;
     const reply = await this.store.getClient({ params: { id } });
-    const client = reply.status === 200 ? { id: reply.body.id, jwks: reply.body.jwks as RegisteredClient['jwks'], scopes: [...reply.body.scopes], ...(reply.body.customerId ? { customerId: reply.body.customerId } : {}) } : undefined;
+    const client = reply.status === 200 ? { id: reply.body.id, jwks: reply.body.jwks as RegisteredClient['jwks'], scopes: [...reply.body.scopes], roles: [...reply.body.roles], ...(reply.body.customerId ? { customerId: reply.body.customerId } : {}) } : undefined;
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(id, { client, until: Date.now() + this.ttlMs });
     return client;

@@ -16,17 +16,21 @@ import { PublicKeyCache } from './auth/jwk.js';
 import type { NonceStore } from './auth/nonces.js';
 import { OAuthError } from './auth/oauth-error.js';
 import type { ReplayGuard } from './auth/replay.js';
-import { authenticateResourceRequest, ResourceAuthError } from './auth/resource.js';
+import { authenticateResourceRequest, ResourceAuthError, type Principal as ResourcePrincipal } from './auth/resource.js';
 import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js';
+import type { SupportTokenResponse } from './auth/token-exchange.js';
 import type { AuditTrail } from './audit.js';
 import { isClientId } from './clients.js';
 import { rateHeaders, type RateDecision, type RateLimiter, type RatePolicy } from './rate-limit.js';
+import type { SupportGrants } from './support-grants.js';
 
 export interface Principal {
   readonly clientId: string;
   readonly keyThumbprint: string;
   readonly scopes: readonly string[];
   readonly customerId?: string;
+  /** Present when a support engineer (`clientId`) acts for `customerId` under a grant. */
+  readonly support?: { readonly grantId: string; readonly ticketId: string };
   /** The client's rate-limit state, for the response (RateLimit, RateLimit-Policy). */
   readonly headers: Readonly<Record<string, string>>;
   /** Headers that tell an internal service who asked: the gateway's signed caller assertion. */
@@ -47,6 +51,9 @@ export interface EdgeAuthOptions {
   readonly onRateLimited?: (policy: RatePolicy) => void;
   readonly audit: AuditTrail;
   readonly assertions: CallerAssertionSigner;
+  readonly grants: SupportGrants;
+  /** Epoch milliseconds (default `Date.now`): tokens, proofs and grants are judged by it. */
+  readonly clock?: () => number;
   /**
    * False with the auth bench switch (POC_BENCH_DISABLE=auth): `/v1` requests are not
    * authenticated (no access token, no DPoP proof, no caller assertion signed) and act for
@@ -56,21 +63,30 @@ export interface EdgeAuthOptions {
 }
 
 export type TokenOutcome =
-  | { status: 200; body: TokenResponse; headers: Record<string, string> }
+  | { status: 200; body: TokenResponse | SupportTokenResponse; headers: Record<string, string> }
   | { status: 400 | 401 | 503; body: { error: string; error_description?: string }; headers: Record<string, string> };
+
+/** RFC 9110's safe methods change nothing; every other request may. */
+const changesState = (method: string): boolean => !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
 
 const values = (header: string | string[] | undefined): string[] | undefined => (header === undefined ? undefined : Array.isArray(header) ? header : [header]);
 const single = (header: string | string[] | undefined): string | undefined => (Array.isArray(header) ? header.join(', ') : header);
 
-/** The claimed client of an assertion, for the audit trail only (it is verified elsewhere). */
-function clientOf(assertion: string | undefined): string {
+/** The claimed client of an assertion or a subject token, for the audit trail only (it is verified elsewhere). */
+function clientOf(jwt: string | undefined): string | undefined {
+  if (jwt === undefined) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(String(assertion).split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
-    return isClientId(claims.iss) ? claims.iss : 'anonymous';
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown; client_id?: unknown };
+    const client = claims.client_id ?? claims.iss;
+    return isClientId(client) ? client : undefined;
   } catch {
-    return 'anonymous';
+    return undefined;
   }
 }
+
+/** The audit's note of a support token: for whom, under which grant and ticket. */
+const actingFor = (principal: ResourcePrincipal): string =>
+  (principal.support ? `; acting for customer ${principal.customerId ?? '?'} under grant ${principal.support.grantId} (ticket ${principal.support.ticketId})` : '');
 
 export class EdgeAuth {
   readonly #options: EdgeAuthOptions;
@@ -80,23 +96,38 @@ export class EdgeAuth {
     this.#options = options;
   }
 
-  /** The caller of a `/v1` request, or a ProblemError with the status and challenge RFC 9449 asks for. */
-  async authenticate(http: HttpView, scope: Scope): Promise<Principal> {
+  /**
+   * The caller of a `/v1` request, or a ProblemError with the status and challenge RFC 9449 asks for.
+   * Without a scope the route serves no customer data and takes no support token.
+   */
+  async authenticate(http: HttpView, scope?: Scope): Promise<Principal> {
     if (this.#options.authenticate === false) return this.#unauthenticated();
-    const { origin, signer, replay, nonces, requireNonce } = this.#options;
+    const { origin, signer, replay, nonces, requireNonce, clock = Date.now } = this.#options;
     try {
       const principal = await authenticateResourceRequest({
         authorization: single(http.headers.authorization), dpopHeaderValues: values(http.headers.dpop), method: http.method, url: http.url,
-        requiredScope: scope, tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys,
+        ...(scope === undefined ? {} : { requiredScope: scope }), tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys, now: clock(),
       });
       identifyCaller(principal.clientId);
+      if (principal.support) await this.#checkGrant(principal, scope, http);
       const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
       // Limited after authentication, so that a client cannot spend another's budget.
       const decision = await this.#rateLimit(principal.clientId, () => this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' }));
-      this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope}` });
-      const user = { clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes, ...(principal.customerId ? { customerId: principal.customerId } : {}) };
+      const allowed = { ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope ?? 'none'}${actingFor(principal)}` } as const;
+      // A request that changes state is forwarded only once its permission is on the record.
+      if (changesState(http.method)) {
+        await this.#options.audit.recordDurably(allowed).catch((error: unknown) => {
+          throw new ProblemError('unavailable', `${who.target} was not performed: it could not be audited (the audit trail is unavailable). Nothing was changed; retry shortly.`, { cause: error, headers: { 'retry-after': '1' } });
+        });
+      } else {
+        this.#options.audit.record(allowed);
+      }
+      const user = {
+        clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes,
+        ...(principal.customerId ? { customerId: principal.customerId } : {}), ...(principal.support ? { supportGrantId: principal.support.grantId } : {}),
+      };
       const requestId = currentContext()?.requestId ?? 'none';
-      return { ...user, headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service, requestId) }) };
+      return { ...user, ...(principal.support ? { support: principal.support } : {}), headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service, requestId) }) };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
       if (error instanceof ResourceAuthError) {
@@ -122,19 +153,39 @@ export class EdgeAuth {
     throw new ProblemError('tooManyRequests', `Client ${clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
   }
 
+  /** A support token works only on customer-data routes, and only while its grant is live. */
+  async #checkGrant(principal: ResourcePrincipal, scope: Scope | undefined, http: HttpView): Promise<void> {
+    const support = principal.support as NonNullable<ResourcePrincipal['support']>;
+    const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
+    if (scope === undefined) {
+      this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: `support token${actingFor(principal)} used on a route outside its grant` });
+      throw new ProblemError('supportTokenRefused', 'A support token reads customer data only; use your own access token for this route.');
+    }
+    if (!(await this.#options.grants.isLive(support.grantId, principal.clientId))) {
+      this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: `support grant no longer live${actingFor(principal)}` });
+      const refused = new ResourceAuthError('invalid_token', `support grant ${support.grantId} is no longer live (revoked or expired); ask for access again`);
+      throw new ProblemError('unauthenticated', refused.description, { headers: refused.headers() });
+    }
+  }
+
   /** `POST /oauth/token`, answered as RFC 6749 says: a token, or an error object with its status. */
   async token(form: Record<string, string>, http: HttpView): Promise<TokenOutcome> {
-    const { origin, signer, clients, replay, nonces, requireNonce, tokenLifetimeSeconds } = this.#options;
+    const { origin, signer, clients, replay, nonces, requireNonce, tokenLifetimeSeconds, grants, clock = Date.now } = this.#options;
     const noStore = { 'cache-control': 'no-store' };
     try {
       const body = await handleTokenRequest({
         form, dpopHeaderValues: values(http.headers.dpop), url: `${origin}/oauth/token`, issuer: origin, audience: origin,
-        clients, replay, nonces, requireNonce, signer, lifetimeSeconds: tokenLifetimeSeconds, keyCache: this.#keys,
+        clients, replay, nonces, requireNonce, signer, lifetimeSeconds: tokenLifetimeSeconds, keyCache: this.#keys, grants, now: clock(),
       });
-      this.#options.audit.record({ actor: form.client_id ?? clientOf(form.client_assertion), action: 'auth.token', outcome: 'allowed', detail: `scope ${body.scope}` });
+      // The token is handed out only once its issue is on the record.
+      try {
+        await this.#options.audit.recordDurably({ actor: form.client_id ?? clientOf(form.client_assertion) ?? clientOf(form.subject_token) ?? 'anonymous', action: form.subject_token ? 'support.exchange' : 'auth.token', outcome: 'allowed', detail: `scope ${body.scope}${form.subject_token ? `; ${form.authorization_details ?? ''}`.slice(0, 300) : ''}` });
+      } catch {
+        return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'No token was issued: the issue could not be audited (the audit trail is unavailable); retry shortly.' }, headers: { ...noStore, 'retry-after': '1' } };
+      }
       return { status: 200, body, headers: noStore };
     } catch (error) {
-      if (error instanceof OAuthError) this.#options.audit.record({ actor: clientOf(form.client_assertion), action: 'auth.token', outcome: 'refused', detail: `${error.error}: ${error.message}` });
+      if (error instanceof OAuthError) this.#options.audit.record({ actor: clientOf(form.client_assertion) ?? clientOf(form.subject_token) ?? 'anonymous', action: form.subject_token ? 'support.exchange' : 'auth.token', outcome: 'refused', detail: `${error.error}: ${error.message}`.slice(0, 500) });
       if (error instanceof OAuthError) return { status: error.status, body: error.body(), headers: { ...noStore, ...error.headers() } };
       return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'The client registry or replay store is unreachable; retry shortly.' }, headers: { ...noStore, 'retry-after': '1' } };
     }

@@ -17,6 +17,7 @@ import { clientAdmin } from './admin.js';
 import { AuditTrail } from './audit.js';
 import { gatewayApi } from './api.js';
 import { StoreClientDirectory } from './clients.js';
+import { SupportGrants } from './support-grants.js';
 import { EdgeAuth } from './edge-auth.js';
 import { MemoryRateLimiter, policies, policyName, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 
@@ -52,6 +53,7 @@ export const gatewayService = defineService({
     }
     const audit = new AuditTrail(clients.store, log, metrics.counter({ name: 'gateway_audit_records_dropped_total', help: 'Audit records dropped because the queue to the store was full' }));
     const directory = new StoreClientDirectory(clients.store, intSetting(env, 'POC_CLIENT_CACHE_MS', 10_000, 0, 600_000));
+    const grants = new SupportGrants(clients.store, intSetting(env, 'POC_SUPPORT_GRANT_CACHE_MS', 2_000, 0, 30_000));
     const auth = new EdgeAuth({
       origin, signer, clients: directory, replay, nonces,
       requireNonce: env.POC_DPOP_REQUIRE_NONCE === 'true',
@@ -61,6 +63,7 @@ export const gatewayService = defineService({
       onRateLimited: (policy) => rejections.inc({ policy: policyName(policy) }),
       audit,
       assertions: new CallerAssertionSigner(loadSigningKey(config.keysDir, 'gateway'), 'gateway'),
+      grants,
       authenticate: !config.benchDisabled.has('auth'),
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
@@ -68,6 +71,8 @@ export const gatewayService = defineService({
       handlers: gatewayApi({
         orders: clients.orders,
         integration: clients.integration,
+        store: clients.store,
+        grants,
         auth,
         jwks: () => signer.jwks() as unknown as { keys: Record<string, string>[] },
         partnerKey: loadVerifyKey(config.keysDir, 'partner'),

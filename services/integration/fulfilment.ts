@@ -38,7 +38,7 @@ export async function fulfil(event: AnyCloudEvent, { store, partner }: Fulfilmen
   try {
     const seen = await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } });
     if (seen.body.processed) return { kind: 'done', note: 'already processed' };
-    const order = await store.getOrder({ params: { id: data.orderId } });
+    const order = await store.getOrder({ headers: {}, params: { id: data.orderId } });
     if (order.status === 404) return { kind: 'dead', error: `order ${data.orderId} does not exist`, failOrder: false };
     if (order.body.status !== 'placed') {
       await store.recordProcessed({ body: { consumer: consumerName, eventId: event.id } });

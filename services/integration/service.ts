@@ -3,7 +3,7 @@
  * order to the partner with a signed request (RFC 9421, Ed25519), retries with backoff,
  * dead-letters what cannot be delivered, and turns the partner's callbacks into fulfilled orders.
  */
-import { integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
+import { deadLetterStream, integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
 import { connectBroker, type Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
 import type { Gauge } from '@msa-poc/platform/metrics';
@@ -52,6 +52,7 @@ export const integrationService = defineService({
         if (config.profile === 'production') {
           broker = await connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
           await broker.ensureStream(orderStream);
+          await broker.ensureStream(deadLetterStream);
           subscription = await subscribeToBroker(deps, broker, retry, concurrency);
         } else {
           subscription = subscribeToFeed(deps, retry, concurrency, telemetry);

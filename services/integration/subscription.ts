@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyCloudEvent } from '@msa-poc/contracts';
 import type { Broker } from '@msa-poc/platform/broker';
-import { orderPlaced, orderStream } from '@msa-poc/contracts';
+import { deadLetterSubject, orderPlaced, orderStream } from '@msa-poc/contracts';
 import { hopAttributes, processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
 import { backoffDelay } from '@msa-poc/platform/resilience';
 import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
@@ -126,7 +126,7 @@ export async function subscribeToBroker(deps: FulfilmentDeps, broker: Broker, re
     maxDeliver: retry.maxAttempts,
     ackWaitMs: 30_000,
     concurrency,
-    deadLetterSubject: `dlq.${consumerName}`,
+    deadLetterSubject: deadLetterSubject(consumerName),
     handler: async (event, delivery) => {
       // Stay within the ack wait (30 s), so that an outage of our own services does not use up deliveries.
       const outcome = await fulfilPatiently(event, deps, 20_000);

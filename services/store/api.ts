@@ -9,13 +9,14 @@ import { startPublish, withTraceContext, type EventTelemetry, type Publication }
 import { currentContext, currentTraceId } from '@msa-poc/platform/telemetry';
 import { context } from '@msa-poc/platform/tracing';
 import { validate } from '@msa-poc/platform/validation';
-import type { Database } from './database.js';
+import type { Database, Queryable } from './database.js';
 import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
 import * as audit from './audit.js';
 import * as clients from './clients.js';
 import { untracedOrderPlaced } from './order-event.js';
 import * as repository from './repository.js';
+import * as support from './support.js';
 
 export interface EventOptions {
   /**
@@ -25,6 +26,8 @@ export interface EventOptions {
    */
   readonly publishedBy: 'outbox-feed' | 'relay' | 'nobody';
   readonly telemetry: EventTelemetry;
+  /** Epoch milliseconds: when grants start, expire and are checked (tests move it). */
+  readonly clock?: () => number;
 }
 
 /** Every event this store publishes, by CloudEvents type: its subject and the schema it is checked against. */
@@ -71,7 +74,11 @@ async function settled<R>(publication: Publication | undefined | (() => Publicat
 
 const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? caller.service : 'public');
 
+const noLiveGrant = (grantId: string) => ({ status: 401 as const, body: problem('unauthenticated', `Support grant ${grantId} is not live (pending, rejected, revoked or expired); ask for access again.`) });
+
 export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, eventOptions: EventOptions): Handlers<typeof storeContract> {
+  const clock = eventOptions.clock ?? Date.now;
+  const now = () => new Date(clock());
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
 
   /** The order.placed event of a new order, stamped with its trace, and its publish span when writing it is the publish. */
@@ -118,14 +125,22 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
       }
     },
 
-    getOrder: async ({ params }) => {
-      const order = await repository.getOrder(db, params.id);
-      return order ? { status: 200, body: order } : { status: 404, body: problem('notFound', `No order ${params.id}.`) };
+    getOrder: async ({ headers, params }) => {
+      const grantId = headers['support-grant'];
+      const read = grantId === undefined
+        ? { outcome: 'read' as const, value: await repository.getOrder(db, params.id) }
+        : await support.readUnderGrant(db, { id: grantId, now: now() }, (tx) => repository.getOrder(tx, params.id));
+      if (read.outcome === 'no-live-grant') return noLiveGrant(grantId as string);
+      return read.value ? { status: 200, body: read.value } : { status: 404, body: problem('notFound', `No order ${params.id}.`) };
     },
 
-    listOrders: async ({ query }) => {
+    listOrders: async ({ headers, query }) => {
+      const grantId = headers['support-grant'];
+      const list = (tx: Queryable) => repository.listOrders(tx, { customerId: query.customerId, cursor: query.cursor, limit: query.limit ?? 20 });
       try {
-        return { status: 200, body: await repository.listOrders(db, { customerId: query.customerId, cursor: query.cursor, limit: query.limit ?? 20 }) };
+        const read = grantId === undefined ? { outcome: 'read' as const, value: await list(db) } : await support.readUnderGrant(db, { id: grantId, now: now() }, list);
+        if (read.outcome === 'no-live-grant') return noLiveGrant(grantId as string);
+        return { status: 200, body: read.value };
       } catch (error) {
         if (error instanceof repository.BadCursorError) return { status: 400, body: problem('badRequest', 'The cursor is not one this API issued; start again without a cursor.') };
         throw error;
@@ -176,9 +191,61 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
 
     removeClient: async ({ params }) => ({ status: 200, body: { removed: await clients.removeClient(db, params.id) } }),
 
+    requestSupportAccess: async ({ body }) => {
+      const { requester, ...request } = body;
+      const result = await support.requestAccess(db, { ...request, requester, now: now() });
+      return result.outcome === 'requested'
+        ? { status: 201, body: result.grant }
+        : { status: 403, body: problem('supportRoleRequired', `Client ${requester} does not have the support role; an operator grants it with \`poc client add ${requester} … --role support\`.`) };
+    },
+
+    decideSupportAccess: async ({ params, body }) => {
+      const result = await support.decide(db, { id: params.id, by: body.by, decision: body.decision, now: now() });
+      switch (result.outcome) {
+        case 'decided':
+          return { status: 200, body: result.grant };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
+        case 'own-request':
+          return { status: 403, body: problem('ownSupportRequest', `Client ${body.by} made access request ${params.id}; another support lead must decide it.`) };
+        case 'not-lead':
+          return { status: 403, body: problem('supportLeadRequired', `Client ${body.by} does not have the support-lead role; only a support lead may ${body.decision} access requests.`) };
+        case 'not-pending':
+          return { status: 409, body: problem('supportRequestDecided', `Access request ${params.id} is ${result.grant.status}; only a pending request can be decided.`) };
+      }
+    },
+
+    revokeSupportAccess: async ({ params, body }) => {
+      const result = await support.revoke(db, { id: params.id, by: body.by, now: now() });
+      switch (result.outcome) {
+        case 'revoked':
+          return { status: 200, body: result.grant };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
+        case 'not-allowed':
+          return { status: 403, body: problem('supportLeadRequired', `Only the requester of ${params.id} or a support lead may revoke it; ${body.by} is neither.`) };
+        case 'already-ended':
+          return { status: 409, body: problem('supportRequestDecided', `Access request ${params.id} is ${result.grant.status} already; there is nothing to revoke.`) };
+      }
+    },
+
+    getSupportGrant: async ({ params }) => {
+      const grant = await support.getGrant(db, params.id, now());
+      return grant ? { status: 200, body: grant } : { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
+    },
+
+    listSupportGrants: async ({ query }) => {
+      const items = await support.listGrants(db, { by: query.by, limit: query.limit ?? 100, now: now() });
+      return items === 'forbidden'
+        ? { status: 403, body: problem('supportRoleRequired', `Client ${query.by} has neither the support nor the support-lead role.`) }
+        : { status: 200, body: { items } };
+    },
+
     appendAudit: async ({ body }) => ({ status: 200, body: { appended: await audit.appendAudit(db, body.records) } }),
 
     listAudit: async ({ query }) => ({ status: 200, body: { items: await audit.listAudit(db, { after: query.after, limit: query.limit ?? 50 }) } }),
+
+    readAuditChain: async ({ query }) => ({ status: 200, body: await audit.readAuditChain(db, { after: query.after ?? 0, limit: query.limit ?? 1000 }) }),
 
     listDeadLetters: async ({ query }) => ({ status: 200, body: { items: await repository.listDeadLetters(db, query.limit ?? 100) } }),
 

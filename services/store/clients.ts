@@ -1,4 +1,4 @@
-/** The registry of API clients: public keys and scopes, nothing secret. */
+/** The registry of API clients: public keys, scopes and roles, nothing secret. */
 import type { ApiClient } from '@msa-poc/contracts';
 import { statement, type Queryable } from './database.js';
 
@@ -7,29 +7,31 @@ interface ClientRow {
   jwks: ApiClient['jwks'];
   scopes: ApiClient['scopes'];
   customer_id: string | null;
+  roles: ApiClient['roles'];
   created_at: Date | string;
 }
 
-const columns = 'id, jwks, scopes, customer_id, created_at';
+const columns = 'id, jwks, scopes, customer_id, roles, created_at';
 
 const toClient = (row: ClientRow): ApiClient => ({
   id: row.id,
   jwks: row.jwks,
   scopes: row.scopes,
   ...(row.customer_id ? { customerId: row.customer_id } : {}),
+  roles: row.roles,
   createdAt: new Date(row.created_at).toISOString(),
 });
 
-const registerClientSql = statement('registerClient', `INSERT INTO api_clients (id, jwks, scopes, customer_id) VALUES ($1, $2::jsonb, $3::text[], $4)
-ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, customer_id = EXCLUDED.customer_id
+const registerClientSql = statement('registerClient', `INSERT INTO api_clients (id, jwks, scopes, customer_id, roles) VALUES ($1, $2::jsonb, $3::text[], $4, $5::text[])
+ON CONFLICT (id) DO UPDATE SET jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, customer_id = EXCLUDED.customer_id, roles = EXCLUDED.roles
 RETURNING ${columns}, (xmax = 0) AS inserted`);
 const getClientSql = statement('getClient', `SELECT ${columns} FROM api_clients WHERE id = $1`);
 const listClientsSql = statement('listClients', `SELECT ${columns} FROM api_clients ORDER BY id`);
 const removeClientSql = statement('removeClient', 'DELETE FROM api_clients WHERE id = $1');
 
-/** Registers a client or replaces its keys and scopes; `created` tells which. */
-export async function registerClient(db: Queryable, client: Pick<ApiClient, 'id' | 'jwks' | 'scopes' | 'customerId'>): Promise<{ created: boolean; client: ApiClient }> {
-  const result = await db.query<ClientRow & { inserted: boolean }>(registerClientSql, [client.id, JSON.stringify(client.jwks), client.scopes, client.customerId ?? null]);
+/** Registers a client or replaces its keys, scopes and roles; `created` tells which. */
+export async function registerClient(db: Queryable, client: Pick<ApiClient, 'id' | 'jwks' | 'scopes' | 'customerId'> & { roles?: ApiClient['roles'] | undefined }): Promise<{ created: boolean; client: ApiClient }> {
+  const result = await db.query<ClientRow & { inserted: boolean }>(registerClientSql, [client.id, JSON.stringify(client.jwks), client.scopes, client.customerId ?? null, client.roles ?? []]);
   const row = result.rows[0] as ClientRow & { inserted: boolean };
   return { created: row.inserted, client: toClient(row) };
 }

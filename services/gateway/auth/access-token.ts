@@ -12,9 +12,20 @@ import { LruCache } from './lru-cache.js';
 
 export const maxAccessTokenLifetimeSeconds = 600;
 
+/** RFC 9396 authorization details of a support token: what its grant allows, for whom, and why. */
+export interface SupportAuthorizationDetail {
+  type: typeof supportDetailType;
+  customer: string;
+  actions: string[];
+  ticket: string;
+  grant_id: string;
+}
+
+export const supportDetailType = 'support_access';
+
 export interface AccessTokenClaims {
   iss: string;
-  /** The client id: a client-credentials token has no resource owner (RFC 9068 §2.2). */
+  /** The client id; for a support token, the customer the engineer acts for (RFC 8693 §4.1). */
   sub: string;
   aud: string;
   client_id: string;
@@ -26,11 +37,17 @@ export interface AccessTokenClaims {
   cnf: { jkt: string };
   /** Present when the client is registered for one customer: it acts for that customer only. */
   customer_id?: string;
+  /** A support token's acting party: the engineer's client (RFC 8693 §4.1). */
+  act?: { sub: string };
+  /** A support token's grant (RFC 9396); present exactly when `act` is. */
+  authorization_details?: SupportAuthorizationDetail[];
 }
 
 export interface IssueAccessTokenOptions {
   clientId: string;
   customerId?: string;
+  /** A support token: the engineer (`clientId`) acts for `customerId` under this grant. */
+  support?: Omit<SupportAuthorizationDetail, 'type'>;
   scope: string;
   /** Thumbprint of the client's DPoP key. */
   jkt: string;
@@ -71,8 +88,21 @@ function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+
+function readSupportClaims(act: unknown, details: unknown, customerId: unknown): Pick<AccessTokenClaims, 'act' | 'authorization_details'> {
+  if (act === undefined && details === undefined) return {};
+  const actor = typeof act === 'object' && act !== null ? (act as Record<string, unknown>).sub : undefined;
+  const detail = Array.isArray(details) && details.length === 1 ? (details[0] as Record<string, unknown>) : undefined;
+  if (!isString(actor) || !detail || detail.type !== supportDetailType || !isString(detail.customer) || detail.customer !== customerId
+    || !isStringArray(detail.actions) || !isString(detail.ticket) || !isString(detail.grant_id)) {
+    throw new AccessTokenError('support token act or authorization_details is malformed');
+  }
+  return { act: { sub: actor }, authorization_details: [{ type: supportDetailType, customer: detail.customer, actions: detail.actions, ticket: detail.ticket, grant_id: detail.grant_id }] };
+}
+
 function readClaims(payload: Record<string, unknown>): AccessTokenClaims {
-  const { iss, sub, aud, client_id, scope, iat, exp, jti, cnf, customer_id } = payload;
+  const { iss, sub, aud, client_id, scope, iat, exp, jti, cnf, customer_id, act, authorization_details } = payload;
   if (!isString(iss) || !isString(sub) || !isString(aud) || !isString(client_id) || typeof scope !== 'string' || !isString(jti)) {
     throw new AccessTokenError('access token lacks a required claim');
   }
@@ -80,7 +110,7 @@ function readClaims(payload: Record<string, unknown>): AccessTokenClaims {
   const jkt = typeof cnf === 'object' && cnf !== null ? (cnf as Record<string, unknown>).jkt : undefined;
   if (typeof jkt !== 'string' || !jktPattern.test(jkt)) throw new AccessTokenError('access token is not bound to a DPoP key (cnf.jkt)');
   if (customer_id !== undefined && !isString(customer_id)) throw new AccessTokenError('access token customer_id is malformed');
-  return { iss, sub, aud, client_id, scope, iat, exp, jti, cnf: { jkt }, ...(customer_id ? { customer_id } : {}) };
+  return { iss, sub, aud, client_id, scope, iat, exp, jti, cnf: { jkt }, ...(customer_id ? { customer_id } : {}), ...readSupportClaims(act, authorization_details, customer_id) };
 }
 
 export class AccessTokenSigner {
@@ -109,7 +139,8 @@ export class AccessTokenSigner {
   }
 
   issueAccessToken(options: IssueAccessTokenOptions): string {
-    const { clientId, customerId, scope, jkt, lifetimeSeconds, issuer, audience } = options;
+    const { clientId, customerId, support, scope, jkt, lifetimeSeconds, issuer, audience } = options;
+    if (support !== undefined && support.customer !== customerId) throw new RangeError('a support token acts for the customer of its grant');
     if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > maxAccessTokenLifetimeSeconds) {
       throw new RangeError(`access token lifetime must be 1..${maxAccessTokenLifetimeSeconds} s, got ${lifetimeSeconds}`);
     }
@@ -117,7 +148,7 @@ export class AccessTokenSigner {
     const iat = Math.floor((options.now ?? Date.now()) / 1000);
     const claims: AccessTokenClaims = {
       iss: issuer,
-      sub: clientId,
+      sub: support ? support.customer : clientId,
       aud: audience,
       client_id: clientId,
       scope,
@@ -126,6 +157,7 @@ export class AccessTokenSigner {
       jti: randomBytes(16).toString('base64url'),
       cnf: { jkt },
       ...(customerId ? { customer_id: customerId } : {}),
+      ...(support ? { act: { sub: clientId }, authorization_details: [{ type: supportDetailType, ...support }] } : {}),
     };
     return signCompactJws({ typ: 'at+jwt', kid: this.kid }, { ...claims }, this.#privateKey);
   }

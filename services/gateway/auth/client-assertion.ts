@@ -17,6 +17,8 @@ export interface RegisteredClient {
   scopes: string[];
   /** The one customer this client acts for, when it is customer-scoped. */
   customerId?: string;
+  /** `support` may ask for and exchange support grants; `support-lead` decides them. */
+  roles?: string[];
 }
 
 export interface ClientDirectory {

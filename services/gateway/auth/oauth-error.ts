@@ -8,6 +8,7 @@ export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_scope'
   | 'unsupported_grant_type'
+  | 'invalid_authorization_details'
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce';
 

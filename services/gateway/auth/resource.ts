@@ -70,8 +70,10 @@ export interface Principal {
   tokenId: string;
   /** `exp` of the access token, seconds since the epoch. */
   expiresAt: number;
-  /** The one customer a customer-scoped client acts for. */
+  /** The one customer a customer-scoped client, or a support engineer under a grant, acts for. */
   customerId?: string;
+  /** Present for a support token: the grant the engineer (`clientId`) acts under. */
+  support?: { grantId: string; ticketId: string };
 }
 
 export interface ResourceRequest {
@@ -142,5 +144,10 @@ export async function authenticateResourceRequest(request: ResourceRequest): Pro
   if (request.requiredScope !== undefined && !scopes.includes(request.requiredScope)) {
     throw new ResourceAuthError('insufficient_scope', `this request needs the scope ${request.requiredScope}`, { scope: request.requiredScope });
   }
-  return { clientId: claims.client_id, jkt: proof.jkt, scopes, tokenId: claims.jti, expiresAt: claims.exp, ...(claims.customer_id ? { customerId: claims.customer_id } : {}) };
+  const grant = claims.authorization_details?.[0];
+  return {
+    clientId: claims.client_id, jkt: proof.jkt, scopes, tokenId: claims.jti, expiresAt: claims.exp,
+    ...(claims.customer_id ? { customerId: claims.customer_id } : {}),
+    ...(grant ? { support: { grantId: grant.grant_id, ticketId: grant.ticket } } : {}),
+  };
 }

@@ -11,6 +11,7 @@ import type { PublicKeyCache } from './jwk.js';
 import type { NonceStore } from './nonces.js';
 import { OAuthError } from './oauth-error.js';
 import type { ReplayGuard } from './replay.js';
+import { exchangeForSupportToken, tokenExchangeGrantType, type SupportGrantLookup, type SupportTokenResponse } from './token-exchange.js';
 
 export interface TokenRequest {
   /** The decoded `application/x-www-form-urlencoded` body; the route refuses repeated parameters. */
@@ -27,7 +28,9 @@ export interface TokenRequest {
   replay: ReplayGuard;
   nonces?: NonceStore;
   requireNonce?: boolean;
-  signer: Pick<AccessTokenSigner, 'issueAccessToken'>;
+  signer: Pick<AccessTokenSigner, 'issueAccessToken' | 'verifyAccessToken'>;
+  /** Support grants, for the token exchange; without them only client credentials are served. */
+  grants?: SupportGrantLookup;
   /** Epoch milliseconds (default `Date.now()`). */
   now?: number;
   /** Access token lifetime, at most 600 s (default 300 s). */
@@ -61,14 +64,19 @@ export function grantScopes(requested: string | undefined, registered: readonly 
 }
 
 /** Resolves to the token response, or rejects with an `OAuthError` (anything else is a 5xx). */
-export async function handleTokenRequest(request: TokenRequest): Promise<TokenResponse> {
+export async function handleTokenRequest(request: TokenRequest): Promise<TokenResponse | SupportTokenResponse> {
   const { form, now = Date.now() } = request;
   const lifetimeSeconds = request.lifetimeSeconds ?? 300;
 
   // No shared secrets exist here; one sent anyway is refused rather than ignored, so the client learns.
   if (form.client_secret !== undefined) throw new OAuthError('invalid_client', 'client secrets are not accepted: authenticate with private_key_jwt');
   if (form.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type missing');
-  if (form.grant_type !== 'client_credentials') throw new OAuthError('unsupported_grant_type', 'only grant_type=client_credentials is supported');
+  if (form.grant_type === tokenExchangeGrantType && request.grants !== undefined) {
+    return exchangeForSupportToken({ ...request, grants: request.grants, now });
+  }
+  if (form.grant_type !== 'client_credentials') {
+    throw new OAuthError('unsupported_grant_type', request.grants ? `only grant_type=client_credentials and ${tokenExchangeGrantType} are supported` : 'only grant_type=client_credentials is supported');
+  }
 
   const assertion = await checkClientAssertion({
     assertionType: form.client_assertion_type,

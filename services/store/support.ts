@@ -1,0 +1,166 @@
+/**
+ * Support access: a support engineer's request to read one customer's data, the lead's decision,
+ * the grant it becomes, and the read under it. The rules live here, next to the data, whatever the
+ * edge has checked: only the `support` role requests, only a `support-lead` who is not the requester
+ * decides, the requester or a lead revokes, and a grant gives access only while approved and unexpired.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SupportAccessRequest, SupportGrant } from '@msa-poc/contracts';
+import { statement, type Database, type Queryable } from './database.js';
+
+type Role = 'support' | 'support-lead';
+
+interface GrantRow {
+  id: string;
+  requester: string;
+  customer_id: string;
+  ticket_id: string;
+  reason: string;
+  actions: string[];
+  duration_seconds: number;
+  status: 'pending' | 'approved' | 'rejected' | 'revoked';
+  requested_at: Date | string;
+  decided_by: string | null;
+  decided_at: Date | string | null;
+  expires_at: Date | string | null;
+  revoked_by: string | null;
+  revoked_at: Date | string | null;
+}
+
+const iso = (value: Date | string): string => new Date(value).toISOString();
+
+/** The grant as it stands at `now`: an approved grant past its expiry is `expired`. */
+function toGrant(row: GrantRow, now: Date): SupportGrant {
+  const expired = row.status === 'approved' && row.expires_at !== null && new Date(row.expires_at) <= now;
+  return {
+    id: row.id,
+    requester: row.requester,
+    customerId: row.customer_id,
+    ticketId: row.ticket_id,
+    reason: row.reason,
+    actions: row.actions as SupportGrant['actions'],
+    durationSeconds: row.duration_seconds,
+    status: expired ? 'expired' : row.status,
+    requestedAt: iso(row.requested_at),
+    ...(row.decided_by ? { decidedBy: row.decided_by } : {}),
+    ...(row.decided_at ? { decidedAt: iso(row.decided_at) } : {}),
+    ...(row.expires_at ? { expiresAt: iso(row.expires_at) } : {}),
+    ...(row.revoked_by ? { revokedBy: row.revoked_by } : {}),
+    ...(row.revoked_at ? { revokedAt: iso(row.revoked_at) } : {}),
+  };
+}
+
+const rolesSql = statement('readClientRoles', 'SELECT roles FROM api_clients WHERE id = $1');
+
+async function rolesOf(db: Queryable, clientId: string): Promise<Role[]> {
+  const result = await db.query<{ roles: Role[] }>(rolesSql, [clientId]);
+  return result.rows[0]?.roles ?? [];
+}
+
+const insertGrantSql = statement('requestSupportAccess', `INSERT INTO support_grants (id, requester, customer_id, ticket_id, reason, actions, duration_seconds, requested_at)
+VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8) RETURNING *`);
+
+export type RequestOutcome = { outcome: 'requested'; grant: SupportGrant } | { outcome: 'not-support' };
+
+export async function requestAccess(db: Database, request: SupportAccessRequest & { requester: string; now: Date }): Promise<RequestOutcome> {
+  return db.transaction(async (tx) => {
+    if (!(await rolesOf(tx, request.requester)).includes('support')) return { outcome: 'not-support' };
+    const result = await tx.query<GrantRow>(insertGrantSql, [
+      randomUUID(), request.requester, request.customerId, request.ticketId, request.reason, request.actions, request.durationSeconds, request.now,
+    ]);
+    return { outcome: 'requested', grant: toGrant(result.rows[0] as GrantRow, request.now) };
+  });
+}
+
+const lockGrantSql = statement('lockSupportGrant', 'SELECT * FROM support_grants WHERE id = $1 FOR UPDATE');
+const decideSql = statement('decideSupportAccess', `UPDATE support_grants
+SET status = $2, decided_by = $3, decided_at = $4, expires_at = CASE WHEN $2 = 'approved' THEN $4::timestamptz + make_interval(secs => duration_seconds) END
+WHERE id = $1 RETURNING *`);
+
+export type DecisionOutcome =
+  | { outcome: 'decided'; grant: SupportGrant }
+  | { outcome: 'not-found' }
+  | { outcome: 'own-request' }
+  | { outcome: 'not-lead' }
+  | { outcome: 'not-pending'; grant: SupportGrant };
+
+/** Approves or rejects a pending request; approval starts the grant's time. */
+export async function decide(db: Database, decision: { id: string; by: string; decision: 'approve' | 'reject'; now: Date }): Promise<DecisionOutcome> {
+  return db.transaction(async (tx) => {
+    const row = (await tx.query<GrantRow>(lockGrantSql, [decision.id])).rows[0];
+    if (!row) return { outcome: 'not-found' };
+    // Checked before the role: a lead who asked cannot approve their own request either.
+    if (row.requester === decision.by) return { outcome: 'own-request' };
+    if (!(await rolesOf(tx, decision.by)).includes('support-lead')) return { outcome: 'not-lead' };
+    if (row.status !== 'pending') return { outcome: 'not-pending', grant: toGrant(row, decision.now) };
+    const status = decision.decision === 'approve' ? 'approved' : 'rejected';
+    const updated = await tx.query<GrantRow>(decideSql, [decision.id, status, decision.by, decision.now]);
+    return { outcome: 'decided', grant: toGrant(updated.rows[0] as GrantRow, decision.now) };
+  });
+}
+
+const revokeSql = statement('revokeSupportAccess', `UPDATE support_grants SET status = 'revoked', revoked_by = $2, revoked_at = $3 WHERE id = $1 RETURNING *`);
+
+export type RevocationOutcome =
+  | { outcome: 'revoked'; grant: SupportGrant }
+  | { outcome: 'not-found' }
+  | { outcome: 'not-allowed' }
+  | { outcome: 'already-ended'; grant: SupportGrant };
+
+/** Ends a pending or live grant at once; the requester or any lead may. */
+export async function revoke(db: Database, revocation: { id: string; by: string; now: Date }): Promise<RevocationOutcome> {
+  return db.transaction(async (tx) => {
+    const row = (await tx.query<GrantRow>(lockGrantSql, [revocation.id])).rows[0];
+    if (!row) return { outcome: 'not-found' };
+    if (row.requester !== revocation.by && !(await rolesOf(tx, revocation.by)).includes('support-lead')) return { outcome: 'not-allowed' };
+    const current = toGrant(row, revocation.now);
+    if (current.status !== 'pending' && current.status !== 'approved') return { outcome: 'already-ended', grant: current };
+    const updated = await tx.query<GrantRow>(revokeSql, [revocation.id, revocation.by, revocation.now]);
+    return { outcome: 'revoked', grant: toGrant(updated.rows[0] as GrantRow, revocation.now) };
+  });
+}
+
+const getGrantSql = statement('getSupportGrant', 'SELECT * FROM support_grants WHERE id = $1');
+
+export async function getGrant(db: Queryable, id: string, now: Date): Promise<SupportGrant | undefined> {
+  const row = (await db.query<GrantRow>(getGrantSql, [id])).rows[0];
+  return row ? toGrant(row, now) : undefined;
+}
+
+const listAllGrantsSql = statement('listSupportGrants', 'SELECT * FROM support_grants ORDER BY requested_at DESC, id DESC LIMIT $1');
+const listOwnGrantsSql = statement('listOwnSupportGrants', 'SELECT * FROM support_grants WHERE requester = $2 ORDER BY requested_at DESC, id DESC LIMIT $1');
+
+/** What `by` may see: a lead every request, an engineer their own, anyone else nothing. */
+export async function listGrants(db: Queryable, query: { by: string; limit: number; now: Date }): Promise<SupportGrant[] | 'forbidden'> {
+  const roles = await rolesOf(db, query.by);
+  if (roles.length === 0) return 'forbidden';
+  const result = roles.includes('support-lead')
+    ? await db.query<GrantRow>(listAllGrantsSql, [query.limit])
+    : await db.query<GrantRow>(listOwnGrantsSql, [query.limit, query.by]);
+  return result.rows.map((row) => toGrant(row, query.now));
+}
+
+/**
+ * One statement scopes the transaction to a live grant's customer: it checks the grant, sets the
+ * customer for the row-level security policies and switches to the support reader role, all
+ * transaction-local (set_config(..., true) is SET LOCAL), so nothing outlives the transaction on a
+ * pooled connection. No row means no live grant, and nothing was set.
+ */
+const scopeToGrantSql = statement('scopeToSupportGrant', `SELECT g.customer_id,
+  set_config('msa_poc.customer_id', g.customer_id, true) AS customer_scope,
+  set_config('role', 'msa_poc_support_reader', true) AS reader_role
+FROM support_grants g WHERE g.id = $1 AND g.status = 'approved' AND g.expires_at > $2`);
+
+export type ScopedRead<T> = { outcome: 'read'; customerId: string; value: T } | { outcome: 'no-live-grant' };
+
+/**
+ * Runs `read` inside one transaction that sees only the grant's customer's orders, as a role
+ * without superuser rights, so that even a query that forgets to filter by customer reads no one else's rows.
+ */
+export async function readUnderGrant<T>(db: Database, grant: { id: string; now: Date }, read: (tx: Queryable, customerId: string) => Promise<T>): Promise<ScopedRead<T>> {
+  return db.transaction(async (tx) => {
+    const scoped = (await tx.query<{ customer_id: string }>(scopeToGrantSql, [grant.id, grant.now])).rows[0];
+    if (!scoped) return { outcome: 'no-live-grant' };
+    return { outcome: 'read', customerId: scoped.customer_id, value: await read(tx, scoped.customer_id) };
+  });
+}
