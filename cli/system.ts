@@ -42,6 +42,8 @@ export interface StartOptions {
   readonly extraEnv?: Record<string, string>;
   /** Which services share a process; default: each its own (split). */
   readonly placement?: Placement;
+  /** Node options for every service process that NODE_OPTIONS may not carry, e.g. --cpu-prof. */
+  readonly execArgv?: readonly string[];
 }
 
 export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
@@ -121,7 +123,7 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   // them in reverse order; the IPC channel closing tells a process that `poc` itself died.
   const spawnOne = (host: HostProcess): ServiceProcess[] => {
     exits.delete(host.name);
-    const child = spawn(process.execPath, ['--enable-source-maps', ...commandOf(host)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const child = spawn(process.execPath, ['--enable-source-maps', ...(options.execArgv ?? []), ...commandOf(host)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(serviceOfLine(host, line), line));
     }

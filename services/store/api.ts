@@ -14,6 +14,7 @@ import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
 import * as audit from './audit.js';
 import * as clients from './clients.js';
+import { untracedOrderPlaced } from './order-event.js';
 import * as repository from './repository.js';
 import * as support from './support.js';
 
@@ -84,22 +85,7 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
   const orderPlacedEvent = (order: repository.PricedOrder): { event: NonNullable<repository.PlaceOrderInput['event']>; publication: Publication | undefined } => {
     const eventId = uuidv7();
     const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
-    const untraced = {
-      specversion: '1.0' as const,
-      id: eventId,
-      source: '/store',
-      type: orderPlaced.type,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json' as const,
-      subject: order.id,
-      data: {
-        orderId: order.id,
-        customerId: order.customerId,
-        items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
-        total: order.total,
-        shippingAddress: order.shippingAddress,
-      },
-    };
+    const untraced = untracedOrderPlaced(order, eventId);
     // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
     const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
     // Events are validated against their contract when published, not only when consumed.
