@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import {
-  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList,
+  Ack, BreakGlassRequest, BreakGlassReview, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList,
 } from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
@@ -29,7 +29,7 @@ const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Stri
 
 export const apiContract = contract({
   service: 'gateway',
-  version: '2.0.0',
+  version: '3.0.0',
   routes: {
     token: route({
       method: 'POST', path: '/oauth/token',
@@ -84,6 +84,15 @@ export const apiContract = contract({
     listSupportGrants: route({
       method: 'GET', path: '/v1/support/grants', summary: 'Access requests and grants, newest first: a support lead sees every one, an engineer their own.',
       responses: { 200: SupportGrantList, 401: Problem, 403: Problem, 429: Problem }, callers: 'public', idempotent: true,
+    }),
+    breakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass',
+      summary: 'A support engineer opens access to one customer at once, for an incident, without approval: at most 900 seconds (15 minutes; longer is refused with break-glass-too-long), audited as break-glass and unreviewed until a support lead reviews it.',
+      body: BreakGlassRequest, responses: { 201: SupportGrant, 422: Problem, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    reviewBreakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass/:id/review', summary: 'A support lead other than the requester reviews a break-glass grant after the fact: justified or not, with a note.',
+      params: GrantParams, body: BreakGlassReview, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
     }),
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",
