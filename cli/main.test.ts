@@ -63,3 +63,24 @@ test('prove --target takes only a gateway https origin, and --client/--ca only w
     assert.match(result.stderr, message);
   }
 });
+
+test('a wrong --topology is refused before anything starts, naming what is wrong', () => {
+  const home = mkdtempSync(join(tmpdir(), 'poc-cli-'));
+  try {
+    const missing = run(['up', '--topology', join(home, 'none.json')], { POC_HOME: home });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /topology error: --topology takes split, colocated or a JSON file; cannot read/);
+    const cases: [string[], RegExp][] = [
+      [['prove', '--compare-topologies', 'split'], /takes two or more topologies/],
+      [['prove', '--compare-topologies', 'split,colocated', '--topology', 'split'], /goes without --target and --topology/],
+      [['prove', '--target', 'https://127.0.0.1:8443', '--topology', 'colocated'], /with --target the system is already running/],
+    ];
+    for (const [args, message] of cases) {
+      const result = run(args, { POC_HOME: home });
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

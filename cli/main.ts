@@ -15,20 +15,30 @@ import { parseTargetOrigin, runProve, type TargetOptions } from './prove.js';
 import { loadConsoleSettings } from '@msa-poc/console/config';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { PlacementError, placementOf } from './placement.js';
+import { runComparison } from './compare.js';
 import { support, supportUsage } from './support.js';
 
 const usage = `usage: poc <command> [options]
 
 commands:
-  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F]
+  prove [--quick] [--scenario FILE] [--out DIR] [--seed N] [--p99 MS] [--error-budget F] [--topology T]
                                    the proving run: load, capacity knee, faults, integrity audit, report;
-                                   exit code 1 when a check fails
+                                   exit code 1 when a check fails; --topology as for up (faults report
+                                   which services shared the faulted process)
+  prove --compare-topologies split,colocated[,FILE...] [--quick] [...]
+                                   the same proving run on each topology in turn, then knee, latency,
+                                   CPU and memory, network calls and fault blast radius side by side,
+                                   and which services to run together or apart, with the figures
   prove --target URL [--client ID] [--ca FILE] [...]
                                    prove a system already running (its gateway's URL): load, knee and
                                    integrity through the API as a registered client (default prove-load);
                                    faults that need its processes are skipped
-  up                               start every service and the console (http://127.0.0.1:8090) and print
-                                   their URLs; Ctrl-C stops them gracefully
+  up [--topology split|colocated|FILE]
+                                   start every service and the console (http://127.0.0.1:8090) and print
+                                   their URLs; Ctrl-C stops them gracefully. split (default): a process
+                                   per service; colocated: all but the partner in one process; FILE:
+                                   JSON {"processes": {"NAME": ["service", ...], ...}}
   start                            the main job (npm start): poc prove on the embedded profile
   token [--curl METHOD PATH]       a DPoP-bound access token for the local developer client, or a ready curl line
   client add ID [--jwk FILE] --scope "orders:read orders:write" [--customer ID] [--role support|support-lead]
@@ -74,8 +84,9 @@ const configFor = (profile: string | undefined): PlatformConfig => loadConfig(en
 
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({ args, options: { profile: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, topology: { type: 'string' } }, strict: true });
   const env = envFor(values.profile);
+  const placement = placementOf(values.topology);
   const consoleSettings = loadConsoleSettings(env); // a port mistake is reported before anything starts
   const colour = process.stdout.isTTY === true;
   const progress = (message: string) => {
@@ -90,7 +101,7 @@ async function up(args: string[]): Promise<number> {
   progress(`console at ${linked.console.url}, receiving spans at ${linked.console.otlpUrl}/v1/traces`);
   let system: RunningSystem;
   try {
-    system = await startSystem({ config, onProgress: progress, onLog: showLog, extraEnv: linked.env });
+    system = await startSystem({ config, placement, onProgress: progress, onLog: showLog, extraEnv: linked.env });
   } catch (error) {
     await linked.console.stop();
     throw error;
@@ -109,11 +120,11 @@ async function up(args: string[]): Promise<number> {
   const urls = Object.fromEntries(serviceNames.map((name) => [name, { url: config.endpoints[name].url, admin: `http://${config.adminHost}:${config.endpoints[name].adminPort}` }]));
   const tracesGoElsewhere = !linked.receivesSpans;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ profile: config.profile, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
+    process.stdout.write(`${JSON.stringify({ profile: config.profile, topology: placement, ca: join(config.pkiDir, 'ca.crt'), developerClient: developerClient.id, console: linked.console.url, otlp: linked.console.otlpUrl, services: urls })}\n`);
   } else {
-    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}`);
+    const lines = topology.map((s) => `  ${s.name.padEnd(12)} ${urls[s.name]?.url.padEnd(26)} admin ${urls[s.name]?.admin}${placement.name === 'split' ? '' : `  process ${system.services.get(s.name)?.process}`}`);
     process.stderr.write(
-      `\nmsa-poc is up (${config.profile} profile)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
+      `\nmsa-poc is up (${config.profile} profile, ${placement.name} topology)\n${lines.join('\n')}\n  ${'console'.padEnd(12)} ${linked.console.url}` +
         `${tracesGoElsewhere ? '  (shows no traces: OTEL_* settings send spans elsewhere or turn tracing off)' : ''}\n` +
         `  CA certificate: ${join(config.pkiDir, 'ca.crt')}\n` +
         `  Try it: eval "$(npx poc token --curl GET /v1/products)"\nCtrl-C stops everything.\n\n`,
@@ -202,11 +213,15 @@ async function proveCommand(args: string[]): Promise<number> {
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, out: { type: 'string' },
       seed: { type: 'string' }, p99: { type: 'string', default: '250' }, 'error-budget': { type: 'string', default: '0.01' },
-      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' },
+      target: { type: 'string' }, client: { type: 'string' }, ca: { type: 'string' }, scenario: { type: 'string' }, topology: { type: 'string' }, 'compare-topologies': { type: 'string' },
     },
     strict: true,
   });
   if (!values.target && (values.client || values.ca)) throw new UsageError('--client and --ca go with --target: without it, poc prove starts the system and its own load client');
+  const compared = values['compare-topologies']?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (compared && (values.target || values.topology)) throw new UsageError('--compare-topologies starts each topology itself: it goes without --target and --topology');
+  if (compared && compared.length < 2) throw new UsageError('--compare-topologies takes two or more topologies, e.g. split,colocated');
+  if (values.target && values.topology) throw new UsageError('--topology chooses how poc prove starts the system; with --target the system is already running as it is');
   if (values.target && values.profile) throw new UsageError('--profile chooses what poc prove starts; with --target the system is already running as it is');
   let target: TargetOptions | undefined;
   if (values.target) {
@@ -224,7 +239,7 @@ async function proveCommand(args: string[]): Promise<number> {
   };
   const env = envFor(values.profile);
   loadConfig(env); // a configuration mistake is reported before anything starts
-  return runProve({
+  const command = {
     env,
     quick: values.quick,
     outDir: values.out,
@@ -234,7 +249,9 @@ async function proveCommand(args: string[]): Promise<number> {
     p99Ms: number('p99', values.p99, 1, 60_000),
     errorBudget: number('error-budget', values['error-budget'], 0, 1),
     ...(target ? { target } : {}),
-  });
+    placement: placementOf(values.topology),
+  };
+  return compared ? runComparison(command, compared.map(placementOf)) : runProve(command);
 }
 
 async function deploy(args: string[]): Promise<number> {
@@ -292,6 +309,10 @@ main(process.argv.slice(2)).then(
     const code = (error as { code?: string }).code ?? '';
     if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`poc: ${(error as Error).message}\n\n${usage}`);
+      process.exit(2);
+    }
+    if (error instanceof PlacementError) {
+      process.stderr.write(`poc: topology error: ${error.message}\n`);
       process.exit(2);
     }
     if (error instanceof ConfigError) {

@@ -16,9 +16,11 @@ import type { ScenarioDefinition } from '@msa-poc/harness/scenario';
 import { loadScenario } from '@msa-poc/harness/scenario';
 import { startFaultProxy, type FaultProxy } from '@msa-poc/harness/proxy';
 import { writeReport } from '@msa-poc/harness/report';
+import type { Report } from '@msa-poc/harness/report-schema';
 import { registerClient } from './clients.js';
 import { startLinkedConsole, tracesBetween, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { processOf, split, type Placement } from './placement.js';
 
 export interface ProveCommand {
   readonly env: Record<string, string | undefined>;
@@ -32,7 +34,15 @@ export interface ProveCommand {
   readonly errorBudget: number;
   /** A system already running, by its gateway's origin: no process is started, killed or paused. */
   readonly target?: TargetOptions;
+  /** Which services share a process in the system this run starts; default split. */
+  readonly placement?: Placement;
 }
+
+/** The topology in the report's words. */
+export const describePlacement = (placement: Placement): string =>
+  placement.name === 'split'
+    ? 'split: one process per service, started by the harness'
+    : `${placement.name}: ${placement.processes.map((p) => (p.services.length > 1 ? `${p.services.join(' + ')} in one process` : `${p.name} alone`)).join('; ')}, started by the harness`;
 
 export interface TargetOptions {
   readonly origin: string;
@@ -70,7 +80,7 @@ const apiOrderReader = (api: ApiClient): OrderReader => async (id) => {
   return undefined;
 };
 
-const timestamp = () => new Date().toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
+export const timestamp = () => new Date().toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
 
 export async function runProve(command: ProveCommand): Promise<number> {
   const progress = (line: string) => {
@@ -78,10 +88,21 @@ export async function runProve(command: ProveCommand): Promise<number> {
   };
   const baseConfig = loadConfig(command.env);
   // A broken scenario is reported before anything starts.
-  const scenario = command.scenarioFile ? await loadScenario(command.scenarioFile, fileURLToPath(new URL('../../harness/.scenarios/', import.meta.url))) : undefined;
+  const scenario = await scenarioOf(command);
   const outDir = resolve(command.outDir ?? join('reports', timestamp()));
   mkdirSync(outDir, { recursive: true });
   if (command.target) return proveTarget(command, command.target, baseConfig, scenario, outDir, progress);
+  return finish(await proveStarted(command, scenario, outDir, progress), outDir, command.json);
+}
+
+/** Loads the scenario a run names (a broken one is reported before anything starts). */
+export const scenarioOf = async (command: ProveCommand): Promise<ScenarioDefinition | undefined> =>
+  command.scenarioFile ? loadScenario(command.scenarioFile, fileURLToPath(new URL('../../harness/.scenarios/', import.meta.url))) : undefined;
+
+/** Starts the system in the command's topology behind the fault proxies, proves it, stops it; returns the report unwritten. */
+export async function proveStarted(command: ProveCommand, scenario: ScenarioDefinition | undefined, outDir: string, progress: (line: string) => void): Promise<Report> {
+  const baseConfig = loadConfig(command.env);
+  mkdirSync(outDir, { recursive: true });
   const serviceLog = createWriteStream(join(outDir, 'services.log'));
 
   // Fault proxies sit in the paths production can break: callers → store, store → PostgreSQL.
@@ -125,23 +146,25 @@ export async function runProve(command: ProveCommand): Promise<number> {
     linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => serviceLog.write(`console ${line}\n`) });
     const config: PlatformConfig = linked.config;
     progress(`poc prove: ${config.profile} profile${command.quick ? ', quick' : ''}, seed ${command.seed}; report in ${outDir}`);
-    system = await startSystem({ config, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string, ...linked.env } });
+    const placement = command.placement ?? split;
+    system = await startSystem({ config, placement, onProgress: (m) => progress(`  ${m}`), onLog: (service, line) => serviceLog.write(`${service} ${line}\n`), extraEnv: { POC_STORE_URL: env.POC_STORE_URL as string, POC_RATE_LIMIT_CLIENTS: env.POC_RATE_LIMIT_CLIENTS as string, ...linked.env } });
 
     // The load client is a real OAuth client with its own key and a generous policy, not a bypass.
     const key = loadOrCreateClientKey(config.keysDir, 'prove-load');
     await registerClient(config, 'prove-load', [key.publicJwk], ['orders:read', 'orders:write']);
     api = new ApiClient(config.endpoints.gateway.url, 'prove-load', key, readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8'));
-    const store = createClient(storeContract, { origin: `https://127.0.0.1:${config.endpoints.store.port}`, peer: 'store', connect: tlsClientOptions(loadIdentity(config.pkiDir, 'orders'), 'store') });
+    const store = createClient(storeContract, { origin: `${new URL(config.endpoints.store.url).protocol}//127.0.0.1:${config.endpoints.store.port}`, peer: 'store', connect: tlsClientOptions(loadIdentity(config.pkiDir, 'orders'), 'store') });
     const running = system;
     const collector = linked.console;
     const report = await prove(
       {
-        description: 'split: one process per service, started by the harness',
+        description: describePlacement(placement),
         profile: config.profile,
         adminUrls: Object.fromEntries(Object.entries(config.endpoints).map(([name, e]) => [name, `http://${config.adminHost}:${e.adminPort}`])),
         processes: {
           signal: (service, signal) => running.services.get(service)?.child.kill(signal) ?? false,
           restart: async (service) => void (await running.restart(service)),
+          sharing: (service) => processOf(placement, service).services,
         },
       },
       api,
@@ -155,7 +178,7 @@ export async function runProve(command: ProveCommand): Promise<number> {
       },
     );
     await store.close();
-    return await finish(report, outDir, command.json);
+    return report;
   } finally {
     process.removeListener('SIGINT', interrupted);
     process.removeListener('SIGTERM', interrupted);

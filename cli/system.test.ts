@@ -32,11 +32,19 @@ function fetchInsecureFree(origin: string, ca: Buffer, r: { method: string; path
   });
 }
 
-for (const profile of ['embedded', 'production'] as const) {
-  describe(`reference system (${profile} profile)`, { timeout: 180_000 }, () => {
+const variants = [
+  { profile: 'embedded', topology: 'split' },
+  { profile: 'production', topology: 'split' },
+  // Co-located, the walk-through and the allow-lists: the other tests exercise the same code in either topology.
+  { profile: 'production', topology: 'colocated' },
+] as const;
+
+for (const { profile, topology } of variants) {
+  describe(`reference system (${profile} profile, ${topology})`, { timeout: 180_000 }, () => {
+    const splitOnly = topology === 'split' ? {} : { skip: 'the same code in either topology: run split only, to spare CI time' };
     let system: TestSystem;
     before(async () => {
-      system = await startTestSystem({ profile, env: { POC_INTEGRATION_MAX_ATTEMPTS: '3', POC_INTEGRATION_RETRY_BASE_MS: '50', POC_INTEGRATION_RETRY_CAP_MS: '200' } });
+      system = await startTestSystem({ profile, topology, env: { POC_INTEGRATION_MAX_ATTEMPTS: '3', POC_INTEGRATION_RETRY_BASE_MS: '50', POC_INTEGRATION_RETRY_CAP_MS: '200' } });
     });
     after(async () => {
       await system?.dispose();
@@ -67,7 +75,18 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(fulfilled.id, first.body.id);
     });
 
-    test("a customer's orders page by cursor, newest first, without gaps or repeats", async () => {
+    test('the topology decides which services share a process: co-located, one process hosts all but the partner', async () => {
+      const pids = Object.fromEntries([...system.services].map(([name, service]) => [name, service.child.pid]));
+      const shared = new Set(['gateway', 'orders', 'store', 'integration'].map((name) => pids[name]));
+      if (topology === 'colocated') {
+        assert.equal(shared.size, 1, `one process for gateway, orders, store and integration: ${JSON.stringify(pids)}`);
+        assert.notEqual(pids.partner, pids.gateway, 'the external partner runs apart');
+      } else {
+        assert.equal(new Set(Object.values(pids)).size, system.services.size, `a process per service: ${JSON.stringify(pids)}`);
+      }
+    });
+
+    test("a customer's orders page by cursor, newest first, without gaps or repeats", splitOnly, async () => {
       const customerId = `pager-${profile}-${Date.now()}`;
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
@@ -89,7 +108,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(bad.status, 400);
     });
 
-    test('out of stock is 409 and unknown SKUs are 422; nothing is written', async () => {
+    test('out of stock is 409 and unknown SKUs are 422; nothing is written', splitOnly, async () => {
       const unknown = await system.api.call<{ type: string }>('POST', '/v1/orders', { body: order('cust-2', 'SKU-0999'), headers: { 'idempotency-key': `unknown-${Date.now()}` } });
       assert.equal(unknown.status, 422);
       assert.match(unknown.body.type, /unknown-sku$/);
@@ -115,7 +134,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(after.body.items.find((p) => p.sku === 'SKU-0050')?.stock, product.stock);
     });
 
-    test('cancel works once from placed (a repeat answers the same), and a late fulfilment of a cancelled order is refused', async () => {
+    test('cancel works once from placed (a repeat answers the same), and a late fulfilment of a cancelled order is refused', splitOnly, async () => {
       const partnerAdmin = `http://127.0.0.1:${system.config.endpoints.partner.adminPort}/faults`;
       await fetch(partnerAdmin, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fulfilDelayMs: 3_000 }) });
       try {
@@ -142,7 +161,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(refused.body.type, /invalid-transition$/);
     });
 
-    test('the edge refuses missing credentials (401 with a DPoP challenge) and missing scopes (403)', async () => {
+    test('the edge refuses missing credentials (401 with a DPoP challenge) and missing scopes (403)', splitOnly, async () => {
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
       const anonymous = await fetchInsecureFree(system.config.endpoints.gateway.url, ca, { method: 'GET', path: '/v1/products' });
       assert.equal(anonymous.status, 401);
@@ -155,7 +174,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(String(write.headers['www-authenticate']), /insufficient_scope/);
     });
 
-    test('a client over its rate limit gets 429 with Retry-After and the RateLimit fields; within it, the fields say what is left', async () => {
+    test('a client over its rate limit gets 429 with Retry-After and the RateLimit fields; within it, the fields say what is left', splitOnly, async () => {
       const rationed = await system.apiClient('rationed', ['orders:read']);
       const first = await rationed.call('GET', '/v1/products');
       assert.equal(first.status, 200);
@@ -172,7 +191,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(metrics, /rate_limit_rejections_total\{policy="1:2"[^}]*\} [1-9]/);
     });
 
-    test('the audit trail records authentication decisions and state changes, with who and which request, and refuses to be rewritten', async () => {
+    test('the audit trail records authentication decisions and state changes, with who and which request, and refuses to be rewritten', splitOnly, async () => {
       const placed = await system.api.call<Order>('POST', '/v1/orders', { body: order('audited'), headers: { 'idempotency-key': `audit-${profile}-${Date.now()}` } });
       assert.equal(placed.status, 201);
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
@@ -193,7 +212,7 @@ for (const profile of ['embedded', 'production'] as const) {
       for (const record of records) assert.doesNotMatch(JSON.stringify(record), /DPoP forged|eyJ/, 'no token or proof in the trail');
     });
 
-    test('`poc audit verify` checks every link of the hash chain, prints its head, and holds to an anchored head', async () => {
+    test('`poc audit verify` checks every link of the hash chain, prints its head, and holds to an anchored head', splitOnly, async () => {
       const verify = (...args: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('../bin/poc.js', import.meta.url)), 'audit', 'verify', ...args], {
         encoding: 'utf8', timeout: 60_000, env: { ...process.env, POC_HOME: system.home, POC_GATEWAY_ADMIN_PORT: String(system.config.endpoints.gateway.adminPort) },
       });
@@ -229,7 +248,7 @@ for (const profile of ['embedded', 'production'] as const) {
     });
 
     // The audit table is broken from outside the store, which only the production profile's database allows.
-    if (profile === 'production') test('when the audit trail cannot store a record, state changes are not made and the caller is told why (503)', async () => {
+    if (profile === 'production') test('when the audit trail cannot store a record, state changes are not made and the caller is told why (503)', splitOnly, async () => {
       const unaudited = await system.apiClient('unaudited', ['orders:read', 'orders:write']);
       const db = new pg.Client({ connectionString: system.config.databaseUrl });
       await db.connect();
@@ -256,7 +275,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.ok(!clients.items.some((c) => c.id === 'never-registered'), 'the refused registration was not made');
     });
 
-    test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', async () => {
+    test('a storm of malformed requests at the edge is answered with 4xx problem documents, and the gateway stays up', splitOnly, async () => {
       const origin = system.config.endpoints.gateway.url;
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
       const good = JSON.stringify(order('storm'));
@@ -294,7 +313,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.equal(health.status, 200);
     });
 
-    test('a customer-scoped client sees and places only its own customer\'s orders; others\' do not exist for it', async () => {
+    test('a customer-scoped client sees and places only its own customer\'s orders; others\' do not exist for it', splitOnly, async () => {
       const scoped = await system.apiClient(`shop-${profile}`, ['orders:read', 'orders:write'], 'cust-scoped');
       const own = await scoped.call<Order>('POST', '/v1/orders', { body: order('cust-scoped'), headers: { 'idempotency-key': `scoped-${profile}-${Date.now()}` } });
       assert.equal(own.status, 201, JSON.stringify(own.body));
@@ -329,7 +348,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match((foreign.body as { detail?: string }).detail ?? '', /does not verify with the gateway key/);
     });
 
-    test('poc prove --target names the registration a client it does not know needs, before any load', { skip: profile === 'production' && 'the same code path as embedded' }, async () => {
+    test('poc prove --target names the registration a client it does not know needs, before any load', { skip: topology === 'colocated' ? splitOnly.skip : profile === 'production' && 'the same code path as embedded' }, async () => {
       const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
       const result = spawnSync(process.execPath, [poc, 'prove', '--quick', '--target', system.config.endpoints.gateway.url, '--ca', join(system.config.pkiDir, 'ca.crt'), '--client', 'stranger', '--out', join(system.home, 'target-report')], {
         encoding: 'utf8', env: { ...process.env, POC_HOME: system.home }, timeout: 60_000,
@@ -358,7 +377,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.doesNotMatch(outcome, /^answered/, outcome);
     });
 
-    test('an order the partner keeps failing is dead-lettered after the last attempt and stays placed; a refused one fails and returns its stock', async () => {
+    test('an order the partner keeps failing is dead-lettered after the last attempt and stays placed; a refused one fails and returns its stock', splitOnly, async () => {
       const faults = `http://127.0.0.1:${system.config.endpoints.partner.adminPort}/faults`;
       const deadLetters = system.client(storeContract, 'integration').client;
       const before = (await deadLetters.listDeadLetters({ query: {} })).body.items.length;
@@ -405,7 +424,7 @@ for (const profile of ['embedded', 'production'] as const) {
       }
     });
 
-    test('the partner refuses an unsigned or wrongly signed fulfilment request', async () => {
+    test('the partner refuses an unsigned or wrongly signed fulfilment request', splitOnly, async () => {
       const ca = readFileSync(join(system.config.pkiDir, 'ca.crt'));
       const body = JSON.stringify({ orderId: '01890000-0000-7000-8000-000000000009', items: [{ sku: 'SKU-0001', quantity: 1 }], shippingAddress: address });
       const unsigned = await fetchInsecureFree(system.config.endpoints.partner.url, ca, { method: 'POST', path: '/fulfilments', body, headers: { 'idempotency-key': '01890000-0000-7000-8000-000000000009' } });
@@ -418,7 +437,7 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.match(forged.body, /bad-signature/);
     });
 
-    test('readiness follows dependencies: orders is unready while the store is down, and ready again once it is back', async () => {
+    test('readiness follows dependencies: orders is unready while the store is down, and ready again once it is back', splitOnly, async () => {
       const readyz = async () => {
         const response = await fetch(`http://127.0.0.1:${system.config.endpoints.orders.adminPort}/readyz`);
         return { status: response.status, body: (await response.json()) as { checks: { name: string; ok: boolean }[] } };

@@ -1,6 +1,7 @@
 /**
- * Starts the whole system as one OS process per service, in dependency order, and stops it in
- * reverse. Used by `poc up`, `poc prove` and the end-to-end tests alike.
+ * Starts the whole system as OS processes — one per service (split), or several services hosted
+ * by one process as a placement says — and stops it in reverse. Used by `poc up`, `poc prove` and
+ * the end-to-end tests alike.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -10,10 +11,14 @@ import { clientWorkloads, startOrder, topology, type ServiceName } from '@msa-po
 import { configEnv, type PlatformConfig } from '@msa-poc/platform/config';
 import { ensurePki } from '@msa-poc/platform/pki';
 import { ensureSigningKey } from '@msa-poc/platform/signatures';
+import { processOf, split, type HostProcess, type Placement } from './placement.js';
 
 export interface ServiceProcess {
   readonly name: ServiceName;
+  /** The process that hosts this service, shared with its co-located peers. */
   readonly child: ChildProcess;
+  /** The name of that process (the service's own name when it runs alone). */
+  readonly process: string;
   readonly url: string;
   readonly adminUrl: string;
 }
@@ -21,7 +26,9 @@ export interface ServiceProcess {
 export interface RunningSystem {
   readonly config: PlatformConfig;
   readonly services: ReadonlyMap<ServiceName, ServiceProcess>;
-  /** Restarts one service (after a fault killed it) and waits until it is ready. */
+  /** Which services share a process. */
+  readonly placement: Placement;
+  /** Restarts the process that hosts a service (after a fault killed it), with all it hosts, and waits until they are ready. */
   restart(name: ServiceName): Promise<ServiceProcess>;
   stop(): Promise<void>;
 }
@@ -33,9 +40,23 @@ export interface StartOptions {
   readonly onProgress?: (message: string) => void;
   readonly readyTimeoutMs?: number;
   readonly extraEnv?: Record<string, string>;
+  /** Which services share a process; default: each its own (split). */
+  readonly placement?: Placement;
 }
 
 export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../services/${name}/dist/main.js`, import.meta.url));
+const hostEntryPoint = fileURLToPath(new URL('./host.js', import.meta.url));
+
+/** A service alone runs its own program; several share the generic host. */
+const commandOf = (host: HostProcess): string[] =>
+  host.services.length === 1 ? [serviceEntryPoint(host.services[0] as ServiceName)] : [hostEntryPoint, ...host.services];
+
+/** The service a log line of a shared process comes from (every line names it), else the process's first. */
+function serviceOfLine(host: HostProcess, line: string): ServiceName {
+  if (host.services.length === 1) return host.services[0] as ServiceName;
+  const named = /"service":"([a-z]+)"/.exec(line)?.[1];
+  return (host.services as readonly string[]).includes(named ?? '') ? named as ServiceName : host.services[0] as ServiceName;
+}
 
 /** Creates what a fresh machine lacks: the CA, the services' and the console's certificates, and the signing keys. */
 export async function prepareIdentities(config: PlatformConfig): Promise<string[]> {
@@ -91,28 +112,32 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   await prepareIdentities(config);
   await checkPorts(config);
   const env = { ...process.env, ...configEnv(config), ...options.extraEnv };
+  const placement = options.placement ?? split;
   const services = new Map<ServiceName, ServiceProcess>();
-  const exits = new Map<ServiceName, string>();
+  const children = new Map<string, ChildProcess>();
+  const exits = new Map<string, string>();
 
-  // Each service gets its own process group, so that a Ctrl-C reaches only `poc`, which then stops
-  // them in reverse order; the IPC channel closing tells a service that `poc` itself died.
-  const spawnOne = (name: ServiceName): ServiceProcess => {
-    exits.delete(name);
-    const child = spawn(process.execPath, ['--enable-source-maps', serviceEntryPoint(name)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
-    const endpoint = config.endpoints[name];
-    const service: ServiceProcess = { name, child, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
+  // Each process gets its own process group, so that a Ctrl-C reaches only `poc`, which then stops
+  // them in reverse order; the IPC channel closing tells a process that `poc` itself died.
+  const spawnOne = (host: HostProcess): ServiceProcess[] => {
+    exits.delete(host.name);
+    const child = spawn(process.execPath, ['--enable-source-maps', ...commandOf(host)], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(name, line));
+      if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(serviceOfLine(host, line), line));
     }
-    child.once('exit', (code, signal) => exits.set(name, signal ? `signal ${signal}` : `exit code ${code}`));
-    services.set(name, service);
-    return service;
+    child.once('exit', (code, signal) => exits.set(host.name, signal ? `signal ${signal}` : `exit code ${code}`));
+    children.set(host.name, child);
+    return host.services.map((name) => {
+      const endpoint = config.endpoints[name];
+      const service: ServiceProcess = { name, child, process: host.name, url: endpoint.url, adminUrl: `http://${config.adminHost}:${endpoint.adminPort}` };
+      services.set(name, service);
+      return service;
+    });
   };
   const ready = (service: ServiceProcess): Promise<void> =>
-    waitReady(service, options.readyTimeoutMs ?? 60_000, () => (service.child.exitCode !== null || service.child.signalCode !== null ? exits.get(service.name) ?? 'exited' : undefined));
+    waitReady(service, options.readyTimeoutMs ?? 60_000, () => (service.child.exitCode !== null || service.child.signalCode !== null ? exits.get(service.process) ?? 'exited' : undefined));
 
-  const stopOne = async (service: ServiceProcess, graceMs: number): Promise<void> => {
-    const { child } = service;
+  const stopOne = async (child: ChildProcess, graceMs: number): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
@@ -122,21 +147,21 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   };
 
   const stop = async (): Promise<void> => {
-    const order = startOrder().reverse();
-    const perService = Math.floor(9_000 / order.length);
-    for (const name of order) {
-      const service = services.get(name);
-      if (service) {
-        progress(`stopping ${name}`);
-        await stopOne(service, perService);
+    const order = [...placement.processes].reverse();
+    const perProcess = Math.floor(9_000 / order.length);
+    for (const host of order) {
+      const child = children.get(host.name);
+      if (child) {
+        progress(`stopping ${host.services.length > 1 ? `${host.name} (${host.services.join(', ')})` : host.name}`);
+        await stopOne(child, perProcess);
       }
     }
   };
 
   try {
     // All at once: each service reports ready only once what it depends on is reachable.
-    progress(`starting ${startOrder().join(', ')}`);
-    const started = startOrder().map(spawnOne);
+    progress(placement.name === 'split' ? `starting ${startOrder().join(', ')}` : `starting ${placement.processes.map((p) => `${p.name} (${p.services.join(', ')})`).join('; ')} [topology ${placement.name}]`);
+    const started = placement.processes.flatMap(spawnOne);
     await Promise.all(started.map(async (service) => {
       await ready(service);
       progress(`${service.name} ready`);
@@ -149,12 +174,14 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   return {
     config,
     services,
+    placement,
     restart: async (name) => {
-      const current = services.get(name);
+      const host = processOf(placement, name);
+      const current = children.get(host.name);
       if (current) await stopOne(current, 5_000);
-      const service = spawnOne(name);
-      await ready(service);
-      return service;
+      const restarted = spawnOne(host);
+      await Promise.all(restarted.map(ready));
+      return services.get(name) as ServiceProcess;
     },
     stop,
   };

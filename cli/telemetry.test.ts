@@ -87,8 +87,16 @@ const expectedMetrics: Record<string, readonly string[]> = {
   integration: ['messaging_client_operation_duration_seconds', 'messaging_consumer_lag_events', 'dead_letters_total'],
 };
 
-for (const profile of ['embedded', 'production'] as const) {
-  describe(`telemetry (${profile} profile)`, { timeout: 180_000 }, () => {
+const variants = [
+  { profile: 'embedded', topology: 'split' },
+  { profile: 'production', topology: 'split' },
+  // Co-located: the same trace and the same metrics, with in-process hops between the components.
+  { profile: 'embedded', topology: 'colocated' },
+] as const;
+
+for (const { profile, topology } of variants) {
+  describe(`telemetry (${profile} profile, ${topology})`, { timeout: 180_000 }, () => {
+    const transport = topology === 'split' ? 'https' : 'inproc';
     let system: TestSystem;
     let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
     before(async () => {
@@ -96,6 +104,7 @@ for (const profile of ['embedded', 'production'] as const) {
       receiver = await otlpReceiver(port as number);
       system = await startTestSystem({
         profile,
+        topology,
         env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' },
       });
     });
@@ -140,7 +149,7 @@ for (const profile of ['embedded', 'production'] as const) {
       const toOrders = one('gateway → orders', (s) => s.service === 'gateway' && s.kind === kind.client && s.attributes['peer.service'] === 'orders');
       assert.equal(parentOf(toOrders), edge);
       assert.equal(toOrders.attributes['msa.operation'], 'placeOrder');
-      assert.equal(toOrders.attributes['msa.transport'], 'https');
+      assert.equal(toOrders.attributes['msa.transport'], transport);
       assert.ok(Number(toOrders.attributes['http.request.body.size']) > 0 && Number(toOrders.attributes['http.response.body.size']) > 0, 'bytes on the wire');
       const ordersServer = one('the orders server span', (s) => s.service === 'orders' && s.kind === kind.server && s.attributes['msa.operation'] === 'placeOrder');
       assert.equal(parentOf(ordersServer), toOrders);
@@ -149,6 +158,7 @@ for (const profile of ['embedded', 'production'] as const) {
       const toStore = one('orders → store', (s) => s.service === 'orders' && s.kind === kind.client && s.attributes['msa.operation'] === 'placeOrder');
       const storeServer = one('the store server span', (s) => s.service === 'store' && s.kind === kind.server && s.attributes['msa.operation'] === 'placeOrder');
       assert.equal(parentOf(storeServer), toStore);
+      assert.equal(toStore.attributes['msa.transport'], transport);
       const statement = one('the placeOrder statement', (s) => s.service === 'store' && s.kind === kind.client && s.name === 'placeOrder');
       assert.equal(parentOf(statement), storeServer);
       assert.equal(statement.attributes['peer.service'], 'database');
@@ -179,6 +189,7 @@ for (const profile of ['embedded', 'production'] as const) {
       let ancestor = parentOf(toPartner);
       while (ancestor && ancestor !== consume) ancestor = parentOf(ancestor);
       assert.equal(ancestor, consume, 'the partner call happens while processing the event');
+      assert.equal(toPartner.attributes['msa.transport'], 'https', 'the external partner is across the network in every topology');
       const partnerServer = one('the partner server span', (s) => s.service === 'partner' && s.kind === kind.server);
       assert.equal(parentOf(partnerServer), toPartner);
       assert.equal(partnerServer.attributes['msa.caller'], 'integration');

@@ -15,6 +15,7 @@ import type { RunningConsole } from '@msa-poc/console/console';
 import { registerClient } from './clients.js';
 import { startLinkedConsole, type LinkedConsole } from './console-link.js';
 import { startSystem, type RunningSystem } from './system.js';
+import { placementOf } from './placement.js';
 
 /**
  * `count` distinct ports the OS reports free right now. All are held open until every one is
@@ -90,7 +91,7 @@ export interface TestSystem extends RunningSystem {
   dispose(): Promise<void>;
 }
 
-export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean } = {}): Promise<TestSystem> {
+export async function startTestSystem(options: { profile?: 'embedded' | 'production'; env?: Record<string, string>; withConsole?: boolean; topology?: 'split' | 'colocated' } = {}): Promise<TestSystem> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-test-'));
   // Spans stay in the test unless it asks for them: whatever listens on the default OTLP port is not ours.
   const testEnv = { POC_RATE_LIMIT_CLIENTS: 'test-client=5000:10000,rationed=1:2', ...(options.withConsole ? {} : { OTEL_TRACES_EXPORTER: 'none' }), ...options.env };
@@ -123,7 +124,7 @@ export async function startTestSystem(options: { profile?: 'embedded' | 'product
     // On free ports of its own, started first: spans go there instead of nowhere.
     if (options.withConsole) linked = await startLinkedConsole({ env, port: 0, otlpPort: 0, onLog: (line) => logs.push(`console ${line}`) });
     config = linked?.config ?? config;
-    system = await startSystem({ config, onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv, ...linked?.env } });
+    system = await startSystem({ config, placement: placementOf(options.topology), onLog: (service, line) => logs.push(`${service} ${line}`), extraEnv: { POC_HOME: home, ...testEnv, ...linked?.env } });
   } catch (error) {
     process.stderr.write(logs.slice(-40).join('\n'));
     await linked?.console.stop();

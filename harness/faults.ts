@@ -23,6 +23,8 @@ export interface Fault {
   readonly expected: string;
   /** The services this fault takes away or slows: requests that need them may suffer, no others. */
   readonly affects: readonly ServiceName[];
+  /** Whether the fault hits the target's process, and so every service co-located with it. */
+  readonly hitsProcess: boolean;
   /** Why this fault cannot run here, if it cannot. */
   unavailable(context: FaultContext): string | undefined;
   inject(context: FaultContext): Promise<void>;
@@ -37,6 +39,13 @@ const processes = (system: SystemHandle) => {
   return system.processes;
 };
 
+/** The services a fault on `fault`'s process also hits: those co-located with its target in this run. */
+export function sharedFateOf(fault: Fault, context: FaultContext): ServiceName[] {
+  const processes = context.system.processes;
+  if (!fault.hitsProcess || !processes) return [];
+  return [...new Set(fault.affects.flatMap((service) => processes.sharing(service)))].filter((service) => !fault.affects.includes(service));
+}
+
 const partnerFaults = async (context: FaultContext, method: 'PUT' | 'DELETE', body?: unknown) => {
   if (!context.partnerAdmin) throw new Error("the partner's admin port is not reachable");
   const response = await fetch(`${context.partnerAdmin}/faults`, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
@@ -49,6 +58,7 @@ export const faults: readonly Fault[] = [
     target: 'partner',
     expected: 'the API is unaffected (fulfilment is asynchronous) and orders placed during the outage are fulfilled after it',
     affects: ['partner'],
+    hitsProcess: false,
     unavailable: ({ partnerAdmin }) => (partnerAdmin ? undefined : "the partner's fault switch (its admin port) is not reachable from this run"),
     inject: (context) => partnerFaults(context, 'PUT', { errorRate: 1 }),
     heal: (context) => partnerFaults(context, 'DELETE'),
@@ -58,6 +68,7 @@ export const faults: readonly Fault[] = [
     target: 'integration',
     expected: 'the API is unaffected; events wait in the outbox and are handed to the partner once integration is back',
     affects: ['integration'],
+    hitsProcess: true,
     unavailable: ({ system }) => (system.processes ? undefined : notStartedHere),
     inject: async ({ system }) => {
       if (!processes(system).signal('integration', 'SIGKILL')) throw new Error('integration is not a process this run started');
@@ -69,6 +80,7 @@ export const faults: readonly Fault[] = [
     target: 'store',
     expected: 'requests that need the store fail within their deadline; catalog reads go on from the cache in orders; all recover within seconds of the store resuming',
     affects: ['store'],
+    hitsProcess: true,
     unavailable: ({ system }) => (system.processes ? undefined : notStartedHere),
     inject: async ({ system }) => {
       if (!processes(system).signal('store', 'SIGSTOP')) throw new Error('store is not a process this run started');
@@ -80,7 +92,12 @@ export const faults: readonly Fault[] = [
     target: 'store (network)',
     expected: 'requests that need the store slow down by about the added latency per round trip, without errors; catalog reads are untouched',
     affects: ['store'],
-    unavailable: ({ storeProxy }) => (storeProxy ? undefined : 'no fault proxy sits in front of the store (a --target run cannot place one)'),
+    hitsProcess: false,
+    unavailable: ({ storeProxy, system }) => {
+      if (!storeProxy) return 'no fault proxy sits in front of the store (a --target run cannot place one)';
+      const peers = system.processes?.sharing('store').filter((s) => s !== 'store') ?? [];
+      return peers.length > 0 ? `the store shares its process with ${peers.join(', ')}, which call it in-process: no network between them to slow` : undefined;
+    },
     inject: async ({ storeProxy }) => storeProxy?.add('slow', { kind: 'latency', latencyMs: 100, jitterMs: 20 }),
     heal: async ({ storeProxy }) => storeProxy?.remove('slow'),
   },
@@ -89,6 +106,7 @@ export const faults: readonly Fault[] = [
     target: 'store → PostgreSQL',
     expected: 'the store reconnects; requests during the cut fail with 5xx problem documents, none hangs, and nothing acknowledged is lost',
     affects: ['store'],
+    hitsProcess: false,
     unavailable: ({ databaseProxy, system }) =>
       databaseProxy ? undefined : system.profile === 'embedded' ? 'the embedded profile runs PGlite inside the store process: there is no connection to cut' : 'no fault proxy sits in front of PostgreSQL',
     inject: async ({ databaseProxy }) => databaseProxy?.add('cut', { kind: 'reset' }),

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import type { ApiClient } from './api-client.js';
 import { audit, type Integrity, type OrderReader } from './audit.js';
 import { fitUsl, limitedBy, searchCapacity, type CapacityPoint, type Objective } from './capacity.js';
-import { faults as faultScenarios, type FaultContext } from './faults.js';
+import type { ServiceName } from '@msa-poc/contracts';
+import { faults as faultScenarios, sharedFateOf, type FaultContext } from './faults.js';
 import { summarizeChatter, summarizeCriticalPath, type ChatterSummary, type CriticalPathSummary, type SpanRecord } from './critical-path.js';
 import { constant, runLoad, type LoadResult, type LoadSnapshot, type Operation } from './load.js';
 import type { FaultProxy } from './proxy.js';
@@ -161,12 +162,20 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
   // Steady state at half the knee.
   const steadyRps = Math.max(5, Math.round((kneeRps ?? 20) * 0.5));
   const steadyFrom = Date.now();
+  let steadyLoads: readonly ServiceLoad[] = [];
   const steady = await phase('steady-state', async () => {
     await monitor.start();
     const result = await load(steadyRps, d.steadyMs);
-    notePeaks(await monitor.stop());
+    steadyLoads = await monitor.stop();
+    notePeaks(steadyLoads);
     return result;
   });
+  // Per process, not per service: co-located services report the same process's CPU and memory.
+  const processLoads = [...new Map(steadyLoads.map((l) => [system.processes?.sharing(l.service as ServiceName)[0] ?? l.service, l])).values()];
+  const steadyResources = processLoads.length === 0 || steady.achievedRps <= 0 ? { cpuMsPerRequest: null, rssMiB: null } : {
+    cpuMsPerRequest: round(processLoads.reduce((sum, l) => sum + l.cpuShare, 0) * 1000 / steady.achievedRps, 3),
+    rssMiB: round(processLoads.reduce((sum, l) => sum + l.rssMiB, 0)),
+  };
   const steadyTo = Date.now();
 
   // Where the steady state's time went, from its traces, before any fault adds its own.
@@ -194,11 +203,13 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
         continue;
       }
       progress(`  ${fault.name}: ${fault.expected}`);
-      faultReports.push(await runFault(fault, context));
+      const shared = sharedFateOf(fault, context);
+      if (shared.length > 0) progress(`    in this topology ${fault.affects.join(', ')} shares its process with ${shared.join(', ')}: the fault hits them too`);
+      faultReports.push(await runFault(fault, context, shared));
     }
   });
 
-  async function runFault(fault: (typeof faultScenarios)[number], ctx: FaultContext): Promise<FaultT> {
+  async function runFault(fault: (typeof faultScenarios)[number], ctx: FaultContext, sharedFate: readonly ServiceName[]): Promise<FaultT> {
     const timeline: FaultT['timeline'] = [];
     let previous = { completed: 0, failed: 0 };
     const start = Date.now();
@@ -215,7 +226,9 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     })();
     const completionsBefore = completions.length;
     await load(steadyRps, total, (s) => {
-      const completed = s.completed + s.couldNotIssue;
+      // Every request that landed, whether with an answer or not: when the gateway itself is down
+      // (a co-located process killed), every request fails without one.
+      const completed = s.succeeded + s.failed;
       const failed = s.failed;
       const dc = completed - previous.completed;
       timeline.push({ tMs: s.elapsedMs, rps: round(s.interval.succeededRps, 1), errorRate: dc > 0 ? round((failed - previous.failed) / dc, 4) : 0, p99Ms: s.interval.latency.p99 });
@@ -242,12 +255,13 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
       const mine = window.filter((c) => c.name === name);
       return mine.filter((c) => !c.ok).length / mine.length > objective.errorBudget;
     });
-    // Spread: a request kind hurt by a fault in a service it does not need.
-    const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => fault.affects.includes(service)));
+    // Spread: a request kind hurt by a fault in a service it does not need (nor in a service that shares the faulted process).
+    const blastRadius = [...fault.affects, ...sharedFate];
+    const spreadTo = affected.filter((name) => !(needs[name] ?? []).some((service) => blastRadius.includes(service)));
     const errorRateDuring = window.length ? round(window.filter((c) => !c.ok).length / window.length, 4) : 0;
     const recovered = detected === undefined || recoveredAt !== null;
     const report: FaultT = {
-      name: fault.name, target: fault.target, injection: injectionOf(fault.name), expected: fault.expected,
+      name: fault.name, target: fault.target, sharedFate: [...sharedFate], injection: injectionOf(fault.name), expected: fault.expected,
       injectedAtMs: Math.round(injectedAt), durationMs: Math.round(healedAt - injectedAt), errorRateDuring, p99DuringMs: Math.max(0, ...during.map((t) => t.p99Ms)),
       timeToDetectMs: detected ? Math.round(detected.tMs - injectedAt) : null,
       timeToRecoverMs: detected ? (recoveredAt === null ? null : Math.round(Math.max(0, recoveredAt - healedAt))) : 0,
@@ -358,7 +372,8 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     steady_state: {
       offeredRps: steadyRps, achievedRps: round(steady.achievedRps, 1), fractionOfKnee: kneeRps ? round(steadyRps / kneeRps, 2) : 0, durationMs: steady.durationMs, requests: steady.intended,
       p50Ms: steady.latency.p50, p90Ms: steady.latency.p90, p99Ms: steady.latency.p99, p999Ms: steady.latency.p999, maxMs: steady.latency.max, errorRate: errorRateOf(steady),
-      method: 'open model at half the knee; latency from intended send time (coordinated omission corrected), HDR histogram',
+      ...steadyResources,
+      method: "open model at half the knee; latency from intended send time (coordinated omission corrected), HDR histogram; CPU per request from each process's process_cpu_seconds_total over the phase (admin port scraped every second) divided by completed requests, memory from process_resident_memory_bytes",
     },
     critical_path: path ? { ...path.critical, method: criticalMethod } : { perService: {}, perEdge: {}, networkShare: 0, traces: 0, method: notMeasured },
     chatter: path ? { ...path.chatter, method: chatterMethod } : { perEdge: {}, method: notMeasured },

@@ -108,6 +108,8 @@ export const SteadyState = closed({
   p999Ms: ms('p99.9 latency'),
   maxMs: ms('maximum latency'),
   errorRate: fraction('share of requests that failed or timed out'),
+  cpuMsPerRequest: nullable(ms("CPU time of all the system's processes per completed request (co-located services counted once per process); null when no admin port was reachable")),
+  rssMiB: nullable(Type.Number({ minimum: 0, description: "resident memory of all the system's processes at the end of the phase, each process once (MiB); null when no admin port was reachable" })),
   method: text('how latency was measured'),
 });
 
@@ -143,6 +145,7 @@ export const TimelinePoint = closed({
 export const Fault = closed({
   name: text('fault scenario'),
   target: text('the faulted service, process or connection'),
+  sharedFate: Type.Array(Type.String(), { description: 'services co-located with the target in the process the fault hit, and hit with it (empty when the target runs alone or the fault is not on its process)' }),
   injection: text('how the fault was injected'),
   expected: text('the behaviour the system is expected to show, checked by the harness'),
   injectedAtMs: ms('when the fault was injected, offset from the start of the timeline'),

@@ -13,6 +13,9 @@ import { validateReport, type CapacityPointT, type CheckT, type FaultT, type Rep
 
 const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 
+/** The fault's target, and the services that shared its process and so its fate. */
+const targetOf = (f: FaultT): string => (f.sharedFate.length > 0 ? `${f.target}, and with it ${f.sharedFate.join(', ')} (same process)` : f.target);
+
 function fmtNum(value: number): string {
   if (value !== 0 && Math.abs(value) < 0.01) return value.toExponential(1);
   return numberFormat.format(value);
@@ -219,7 +222,7 @@ export function renderSummary(report: Report): string {
   if (report.faults.length) {
     out.push('', '| fault | target | errors during | p99 during | detected after | recovered after | request kinds hurt | expected behaviour |', '|---|---|---:|---:|---:|---:|---|---|');
     for (const f of report.faults) {
-      out.push(`| ${md(f.name)} | ${md(f.target)} | ${fmtPct(f.errorRateDuring)} | ${fmtMs(f.p99DuringMs)} | ${fmtDetect(f)} | ${fmtRecover(f)} | ${f.spread.affected.length ? md(f.spread.affected.join(', ')) : 'none'} | ${f.expectationMet ? 'met' : '**not met**'}: ${md(f.expected)} |`);
+      out.push(`| ${md(f.name)} | ${md(targetOf(f))} | ${fmtPct(f.errorRateDuring)} | ${fmtMs(f.p99DuringMs)} | ${fmtDetect(f)} | ${fmtRecover(f)} | ${f.spread.affected.length ? md(f.spread.affected.join(', ')) : 'none'} | ${f.expectationMet ? 'met' : '**not met**'}: ${md(f.expected)} |`);
     }
     const methods = [...new Set(report.faults.map((f) => f.method))];
     out.push('', `_How measured: ${methods.map(md).join(' / ')}_`);
@@ -685,11 +688,11 @@ export function renderHtml(report: Report): string {
     out.push(table([{ label: 'fault' }, { label: 'target' }, { label: 'errors during', num: true }, { label: 'p99 during', num: true }, { label: 'detected after', num: true }, { label: 'recovered after', num: true }, { label: 'request kinds hurt' }, { label: 'expected behaviour' }],
       report.faults.map((f) => ({
         cls: f.expectationMet ? '' : 'failed',
-        cells: [`<a href="#fault-${report.faults.indexOf(f)}">${esc(f.name)}</a>`, esc(f.target), esc(fmtPct(f.errorRateDuring)), esc(fmtMs(f.p99DuringMs)), esc(fmtDetect(f)), esc(fmtRecover(f)), esc(f.spread.affected.join(', ') || 'none'), badge(f.expectationMet, 'met', 'not met')],
+        cells: [`<a href="#fault-${report.faults.indexOf(f)}">${esc(f.name)}</a>`, esc(targetOf(f)), esc(fmtPct(f.errorRateDuring)), esc(fmtMs(f.p99DuringMs)), esc(fmtDetect(f)), esc(fmtRecover(f)), esc(f.spread.affected.join(', ') || 'none'), badge(f.expectationMet, 'met', 'not met')],
       }))));
     report.faults.forEach((f, i) => {
       out.push(`<div class="fault" id="fault-${i}"><h3>${esc(f.name)} ${badge(f.expectationMet, 'as expected', 'not as expected')}</h3><dl>`);
-      out.push(`<dt>target</dt><dd>${esc(f.target)}</dd><dt>injected</dt><dd>${esc(f.injection)}, at +${esc(fmtDuration(f.injectedAtMs))} for ${esc(fmtDuration(f.durationMs))}</dd><dt>expected</dt><dd>${esc(f.expected)}</dd>`);
+      out.push(`<dt>target</dt><dd>${esc(targetOf(f))}</dd><dt>injected</dt><dd>${esc(f.injection)}, at +${esc(fmtDuration(f.injectedAtMs))} for ${esc(fmtDuration(f.durationMs))}</dd><dt>expected</dt><dd>${esc(f.expected)}</dd>`);
       const effect = noVisibleEffect(f)
         ? 'no visible effect on user requests'
         : `${f.timeToDetectMs === null ? 'not detected' : `detected ${fmtDuration(f.timeToDetectMs)} after injection`}; ${f.timeToRecoverMs === null ? 'not recovered by the end of the timeline' : `recovered ${fmtDuration(f.timeToRecoverMs)} after it ended`}`;

@@ -6,6 +6,8 @@ export interface SystemProcesses {
   signal(service: ServiceName, signal: NodeJS.Signals): boolean;
   /** Starts a service again after a kill, and waits until it is ready. */
   restart(service: ServiceName): Promise<void>;
+  /** The services hosted by the same process as `service`, itself included: a signal to one reaches them all. */
+  sharing(service: ServiceName): readonly ServiceName[];
 }
 
 export interface SystemHandle {

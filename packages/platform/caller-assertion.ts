@@ -49,7 +49,24 @@ export class CallerAssertionSigner {
   }
 }
 
-export class CallerAssertionVerifier {
+/** Who asked, from the assertion a request carries. */
+export interface CallerVerifier {
+  verify(assertion: string | undefined): EndUser;
+}
+
+/**
+ * With the auth bench switch off (POC_BENCH_DISABLE=auth) the gateway authenticates nobody: every
+ * request acts for this client, with both scopes and for every customer.
+ */
+export const benchUser: EndUser = { clientId: 'bench', keyThumbprint: 'unauthenticated', scopes: ['orders:read', 'orders:write'] };
+
+/** What the gateway sends in place of a signed assertion with auth off: well-formed, unsigned, naming nobody. */
+export const benchAssertion = 'bench.unauthenticated.unsigned';
+
+/** The verifier of a service with auth off: nothing is checked, every request acts for `benchUser`. */
+export const benchCallers: CallerVerifier = { verify: () => benchUser };
+
+export class CallerAssertionVerifier implements CallerVerifier {
   readonly #issuer: string;
   readonly #audience: string;
 

@@ -29,12 +29,79 @@ export interface CallOptions {
 /** Signs or otherwise decorates an outgoing request once its exact bytes are known. */
 export type RequestSigner = (request: { method: string; url: string; headers: Record<string, string>; body: string | undefined }) => Record<string, string>;
 
+/** One request as the callee's server receives it: the same bytes whichever way they travel. */
+export interface WireRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: string | undefined;
+  /** The time left to answer; the transport gives up after it. */
+  readonly timeoutMs: number;
+}
+
+export interface WireResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | number | undefined>>;
+  /** The body's text; rejects when the callee breaks off its answer or it exceeds `maxBytes`. */
+  text(maxBytes: number): Promise<string>;
+}
+
+/**
+ * How a call reaches the callee's server: over mutual TLS, or in the same process (co-located
+ * components). Everything else a client does — validation, deadlines, retries, breaker, spans,
+ * metrics — is the same on either.
+ */
+export interface Transport {
+  /** The span's `msa.transport`: `https` on the network (`http` with the mtls bench switch off), `inproc` within one process. */
+  readonly name: 'https' | 'http' | 'inproc';
+  /** Rejects with an error named `TimeoutError` when the callee did not answer within `timeoutMs`. */
+  send(request: WireRequest): Promise<WireResponse>;
+  /** Resolves when the callee's server answers; for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Calls over mutual TLS through a pool of kept-alive connections. */
+/** Over the network: https, or plain http on an internal hop with the mtls bench switch off. */
+export function networkTransport(origin: string, connect: Pool.Options['connect'], connections = 32): Transport {
+  const pool = new Pool(origin, { connect, connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+  return {
+    name: new URL(origin).protocol === 'http:' ? 'http' : 'https',
+    async send({ method, path, headers, body, timeoutMs }) {
+      const response = await pool.request({
+        method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
+      });
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        text: async (maxBytes) => {
+          const length = Number(response.headers['content-length'] ?? 0);
+          if (length > maxBytes) {
+            response.body.destroy();
+            throw new Error(`response of ${length} bytes exceeds the ${maxBytes}-byte limit`);
+          }
+          return response.body.text();
+        },
+      };
+    },
+    async ping() {
+      const response = await pool.request({ method: 'GET', path: '/openapi.json', headersTimeout: 2_000, bodyTimeout: 2_000 });
+      await response.body.dump();
+      if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}`);
+    },
+    close: () => pool.close(),
+  };
+}
+
 export interface ClientOptions {
-  /** e.g. `https://127.0.0.1:8102` */
+  /** e.g. `https://127.0.0.1:8102`: where the callee's server is, also for request signatures. */
   readonly origin: string;
   /** Name of the callee, for metrics, spans and error messages. */
   readonly peer: string;
-  readonly connect: Pool.Options['connect'];
+  /** TLS settings of the default transport (mutual TLS to `origin`). */
+  readonly connect?: Pool.Options['connect'];
+  /** Another way to reach the callee, e.g. in-process when it is co-located. */
+  readonly transport?: Transport;
   readonly metrics?: Metrics;
   /** One CLIENT span per call, and one more per retry; without it, calls only pass the active trace context on. */
   readonly tracer?: Tracer;
@@ -43,6 +110,8 @@ export interface ClientOptions {
   readonly retry?: RetryPolicy;
   readonly breaker?: { failureThreshold: number; openMs: number };
   readonly signer?: RequestSigner;
+  /** False with the validation bench switch: answers are parsed, not checked against the callee's contract. */
+  readonly validateResponses?: boolean;
   /** Largest response body accepted, in bytes. */
   readonly maxResponseBytes?: number;
 }
@@ -51,7 +120,7 @@ export interface ClientHandle<C extends ServiceContract> {
   readonly client: Client<C>;
   /** The circuit breaker of one operation of the peer. */
   breaker(operation: keyof C['routes'] & string): CircuitBreaker;
-  /** Resolves when the peer completes a mutual-TLS request; for readiness checks. */
+  /** Resolves when the peer's server answers a request; for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -76,13 +145,7 @@ function buildPath(spec: RouteSpec, params: Record<string, unknown> | undefined,
 const retryableStatuses = new Set([502, 503, 504]);
 
 export function createClient<C extends ServiceContract>(contract: C, options: ClientOptions): ClientHandle<C> {
-  const pool = new Pool(options.origin, {
-    connect: options.connect,
-    connections: options.connections ?? 32,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 60_000,
-    pipelining: 1,
-  });
+  const transport = options.transport ?? networkTransport(options.origin, options.connect, options.connections);
   const peer = options.peer;
   const metrics = options.metrics;
   const tracer = options.tracer ?? trace.getTracer('msa-poc');
@@ -115,21 +178,13 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       breaker.success(); // not the peer's fault: release a half-open probe
       throw new UpstreamError('deadlineExceeded', peer, `no time left to call ${peer} (${name}).`, { retryable: false });
     }
-    let response: Dispatcher.ResponseData;
+    let response: WireResponse;
     try {
       // Signed per attempt: a signature carries a single-use nonce, so a retry needs a fresh one.
       const sent = { ...headers, 'x-request-timeout-ms': String(remaining) };
       const signed = options.signer ? { ...sent, ...options.signer({ method: spec.method, url: `${options.origin}${path}`, headers: sent, body }) } : sent;
       if (body !== undefined && span.isRecording()) span.setAttribute(attr.httpRequestBodySize, Buffer.byteLength(body));
-      response = await pool.request({
-        method: spec.method,
-        path,
-        headers: signed,
-        body,
-        headersTimeout: remaining,
-        bodyTimeout: remaining,
-        signal: AbortSignal.timeout(remaining),
-      });
+      response = await transport.send({ method: spec.method, path, headers: signed, body, timeoutMs: remaining });
     } catch (error) {
       breaker.failure();
       const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
@@ -138,17 +193,12 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
     }
     let text: string;
     try {
-      const length = Number(response.headers['content-length'] ?? 0);
-      if (length > maxBytes) {
-        response.body.destroy();
-        throw new Error(`response of ${length} bytes exceeds the ${maxBytes}-byte limit`);
-      }
-      text = await response.body.text();
+      text = await response.text(maxBytes);
     } catch (error) {
       breaker.failure();
       throw new UpstreamError('unavailable', peer, `${peer} broke off its answer to ${name}: ${(error as Error).message}`, { retryable: true, cause: error });
     }
-    const status = response.statusCode;
+    const status = response.status;
     if (span.isRecording()) {
       span.setAttribute(attr.httpStatus, status);
       span.setAttribute(attr.httpResponseBodySize, Buffer.byteLength(text));
@@ -166,7 +216,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
     } catch {
       throw new UpstreamError('upstreamContract', peer, `${peer} answered ${name} with a body that is not JSON.`, { retryable: false });
     }
-    const checked = validate(schema, parsed);
+    const checked = options.validateResponses === false ? { ok: true as const, value: parsed } : validate(schema, parsed);
     if (!checked.ok) {
       throw new UpstreamError('upstreamContract', peer, `${peer} answered ${name} (${status}) outside its contract: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, { retryable: false });
     }
@@ -187,7 +237,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       [attr.operation]: name,
       [attr.httpMethod]: spec.method,
       [attr.httpRoute]: spec.path,
-      [attr.transport]: 'https',
+      [attr.transport]: transport.name,
     };
     const retryPolicy = spec.idempotent ? options.retry ?? defaultRetry : { attempts: 1, baseMs: 0, capMs: 0 };
     client[name] = async (request: { params?: Record<string, unknown>; query?: Record<string, unknown>; headers?: Record<string, string>; body?: unknown }, callOptions: CallOptions = {}) => {
@@ -255,9 +305,11 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
     };
   }
   const ping = async (): Promise<void> => {
-    const response = await pool.request({ method: 'GET', path: '/openapi.json', headersTimeout: 2_000, bodyTimeout: 2_000 });
-    await response.body.dump();
-    if (response.statusCode !== 200) throw new Error(`${peer} answered ${response.statusCode}`);
+    try {
+      await transport.ping();
+    } catch (error) {
+      throw new Error(`${peer}: ${(error as Error).message}`);
+    }
   };
-  return { client: client as Client<C>, breaker: breakerFor, ping, close: () => pool.close() };
+  return { client: client as Client<C>, breaker: breakerFor, ping, close: () => transport.close() };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, configEnv, intSetting, loadConfig } from './config.js';
+import { benchFeatures, ConfigError, configEnv, intSetting, loadConfig } from './config.js';
 
 test('defaults follow the topology', () => {
   const config = loadConfig({});
@@ -54,4 +54,19 @@ test('tracing follows the standard OTEL_* variables: the console by default, any
   for (const [env, message] of cases) assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
   const tuned = loadConfig({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_BSP_SCHEDULE_DELAY: '200' });
   assert.deepEqual(loadConfig(configEnv(tuned)).tracing, tuned.tracing, 'a child process sees the same tracing settings');
+});
+
+test('bench switches: off by default, each feature by name, unknown names and the production profile refused', () => {
+  assert.equal(loadConfig({}).benchDisabled.size, 0);
+  assert.equal(loadConfig({ POC_BENCH_DISABLE: '' }).benchDisabled.size, 0);
+  for (const feature of benchFeatures) assert.deepEqual([...loadConfig({ POC_BENCH_DISABLE: feature }).benchDisabled], [feature]);
+  const several = loadConfig({ POC_BENCH_DISABLE: 'tracing, metrics,tracing' });
+  assert.deepEqual([...several.benchDisabled].sort(), ['metrics', 'tracing']);
+  assert.equal(several.tracing.exportSpans, false, 'tracing off exports no span');
+  assert.deepEqual(loadConfig(configEnv(several)).benchDisabled, several.benchDisabled, 'a child process sees the same switches');
+
+  assert.throws(() => loadConfig({ POC_BENCH_DISABLE: 'tracing,dpop' }), (error: Error) =>
+    error instanceof ConfigError && /POC_BENCH_DISABLE="tracing,dpop" names "dpop"/.test(error.message) && error.message.includes(benchFeatures.join(', ')));
+  assert.throws(() => loadConfig({ POC_PROFILE: 'production', POC_DATABASE_URL: 'postgres://db/x', POC_NATS_URL: 'nats://n:4222', POC_BENCH_DISABLE: 'metrics' }), (error: Error) =>
+    error instanceof ConfigError && /POC_BENCH_DISABLE="metrics".*only for `npm run bench` on the embedded profile/.test(error.message));
 });

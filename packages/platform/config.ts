@@ -10,7 +10,10 @@ export type Profile = 'embedded' | 'production';
 export interface Endpoint {
   readonly port: number;
   readonly adminPort: number;
-  /** Where callers reach the service: `https://127.0.0.1:<port>` unless POC_<NAME>_URL says otherwise. */
+  /**
+   * Where callers reach the service: `https://127.0.0.1:<port>` unless POC_<NAME>_URL says otherwise;
+   * `http:` for an internal service when the mtls bench switch is off.
+   */
   readonly url: string;
 }
 
@@ -31,14 +34,23 @@ export interface PlatformConfig {
   /** Host the service port binds to. */
   readonly host: string;
   readonly tracing: TracingSettings;
+  /**
+   * Features switched off for `npm run bench` (POC_BENCH_DISABLE), to measure what each costs. Empty
+   * unless asked for, and refused in the production profile.
+   */
+  readonly benchDisabled: ReadonlySet<BenchFeature>;
 }
+
+/** The features a benchmark may switch off one at a time, to attribute their cost. */
+export const benchFeatures = ['mtls', 'auth', 'validation', 'tracing', 'metrics', 'outbox'] as const;
+export type BenchFeature = (typeof benchFeatures)[number];
 
 /**
  * How spans leave a service, from the standard OpenTelemetry variables (OTEL_*), so that any OTLP
  * backend is one variable away; only what the platform implements is accepted.
  */
 export interface TracingSettings {
-  /** False with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none: trace ids still flow, no span is recorded. */
+  /** False with OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none or POC_BENCH_DISABLE=tracing: trace ids still flow, no span is recorded. */
   readonly exportSpans: boolean;
   /** Full URL spans are POSTed to (the console's receiver unless configured otherwise). */
   readonly endpoint: string;
@@ -95,15 +107,33 @@ function url(env: Env, name: string, protocols: readonly string[], required: boo
   return raw;
 }
 
+function benchSwitches(env: Env, profile: Profile): ReadonlySet<BenchFeature> {
+  const raw = env.POC_BENCH_DISABLE ?? '';
+  const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+  if (names.length === 0) return new Set();
+  if (profile === 'production') {
+    throw new ConfigError(`POC_BENCH_DISABLE="${raw}" switches production features off; these switches exist only for \`npm run bench\` on the embedded profile. Unset it.`);
+  }
+  const unknown = names.filter((name) => !(benchFeatures as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`POC_BENCH_DISABLE="${raw}" names ${unknown.map((name) => `"${name}"`).join(', ')}, which is not a feature it can switch off; use a comma-separated subset of ${benchFeatures.join(', ')}, or unset it to keep every feature on`);
+  }
+  return new Set(names as BenchFeature[]);
+}
+
 export function loadConfig(env: Env = process.env): PlatformConfig {
   const profile = oneOf<Profile>(env, 'POC_PROFILE', ['embedded', 'production'], 'embedded');
+  const benchDisabled = benchSwitches(env, profile);
   const home = resolve(env.POC_HOME || '.poc');
   const endpoints = {} as Record<ServiceName, Endpoint>;
   for (const entry of topology) {
     const p = port(env, envName(entry.name, 'PORT'), entry.port);
     const adminPort = port(env, envName(entry.name, 'ADMIN_PORT'), entry.adminPort);
-    const serviceUrl = url(env, envName(entry.name, 'URL'), ['https:'], false, `set it to where ${entry.name} listens, e.g. https://${entry.name}:${entry.port}`) ?? `https://127.0.0.1:${p}`;
-    endpoints[entry.name] = { port: p, adminPort, url: serviceUrl };
+    // Internal hops speak plain HTTP only when the mtls bench switch is off; the edge and the partner keep TLS.
+    const plain = entry.exposure === 'internal' && benchDisabled.has('mtls');
+    const protocols = plain ? ['https:', 'http:'] : ['https:'];
+    const serviceUrl = url(env, envName(entry.name, 'URL'), protocols, false, `set it to where ${entry.name} listens, e.g. https://${entry.name}:${entry.port}`) ?? `https://127.0.0.1:${p}`;
+    endpoints[entry.name] = { port: p, adminPort, url: plain ? serviceUrl.replace(/^https:/, 'http:') : serviceUrl };
   }
   const production = profile === 'production';
   const ports = new Map<number, string>();
@@ -127,13 +157,14 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
     redisUrl: url(env, 'POC_REDIS_URL', ['redis:', 'rediss:'], false, 'e.g. POC_REDIS_URL=redis://127.0.0.1:6379'),
     adminHost: env.POC_ADMIN_HOST || '127.0.0.1',
     host: env.POC_HOST || '127.0.0.1',
-    tracing: loadTracingSettings(env),
+    tracing: loadTracingSettings(env, benchDisabled.has('tracing')),
+    benchDisabled,
   };
 }
 
 const samplers = ['parentbased_traceidratio', 'parentbased_always_on', 'parentbased_always_off'] as const;
 
-function loadTracingSettings(env: Env): TracingSettings {
+function loadTracingSettings(env: Env, benchDisabled: boolean): TracingSettings {
   const disabled = oneOf(env, 'OTEL_SDK_DISABLED', ['true', 'false'], 'false') === 'true';
   const exporter = oneOf(env, 'OTEL_TRACES_EXPORTER', ['otlp', 'none'], 'otlp');
   const protocolVariable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
@@ -150,7 +181,7 @@ function loadTracingSettings(env: Env): TracingSettings {
     throw new ConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) is larger than OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}); a batch is taken from the queue, so make it no larger`);
   }
   return {
-    exportSpans: !disabled && exporter === 'otlp',
+    exportSpans: !disabled && exporter === 'otlp' && !benchDisabled,
     endpoint,
     protocol,
     sampleRatio,
@@ -183,6 +214,7 @@ export function configEnv(config: PlatformConfig): Record<string, string> {
   if (config.databaseUrl) env.POC_DATABASE_URL = config.databaseUrl;
   if (config.natsUrl) env.POC_NATS_URL = config.natsUrl;
   if (config.redisUrl) env.POC_REDIS_URL = config.redisUrl;
+  if (config.benchDisabled.size > 0) env.POC_BENCH_DISABLE = [...config.benchDisabled].join(',');
   const { tracing } = config;
   Object.assign(env, {
     OTEL_TRACES_EXPORTER: tracing.exportSpans ? 'otlp' : 'none',

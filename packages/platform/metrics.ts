@@ -12,8 +12,30 @@ export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
 }
 
+/**
+ * An instrument that records nothing, standing in for every instrument while the metrics bench
+ * switch is off: the code that observes stays as it is and costs a call that returns.
+ */
+function silent<M>(): M {
+  const ignore = (): undefined => undefined;
+  const instrument: Record<string, unknown> = { observe: ignore, inc: ignore, dec: ignore, set: ignore, reset: ignore, zero: ignore, remove: ignore, setToCurrentTime: ignore };
+  instrument.labels = () => instrument;
+  instrument.startTimer = () => () => 0;
+  return instrument as M;
+}
+
+type InstrumentKind = typeof Counter | typeof Gauge | typeof Histogram;
+type Configuration<K extends InstrumentKind> = Omit<ConstructorParameters<K>[0], 'registers'>;
+
+export interface MetricsOptions {
+  /** False with the metrics bench switch: nothing is observed; the process gauges (CPU, memory, event loop), read only when scraped, remain. */
+  readonly record?: boolean;
+}
+
 export class Metrics {
   readonly registry = new Registry();
+  /** Whether observations are recorded (false only with POC_BENCH_DISABLE=metrics). */
+  readonly recording: boolean;
   readonly serverDuration: Histogram<'http_route' | 'http_request_method' | 'http_response_status_class'>;
   readonly serverInFlight: Gauge;
   readonly clientDuration: Histogram<'peer_service' | 'operation' | 'outcome'>;
@@ -23,20 +45,22 @@ export class Metrics {
   #deadLetters: Counter<'consumer'> | undefined;
   #lastElu = performance.eventLoopUtilization();
 
-  constructor(service: string) {
+  constructor(service: string, options: MetricsOptions = {}) {
+    this.recording = options.record ?? true;
     this.registry.setDefaultLabels({ service });
+    // Kept with recording off: they are how every variant of a benchmark is measured.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
-    this.serverDuration = new Histogram({
+    this.serverDuration = this.histogram({
       name: 'http_server_request_duration_seconds', help: 'Duration of inbound HTTP requests, by route, method and status class',
-      labelNames: ['http_route', 'http_request_method', 'http_response_status_class'], buckets: latencyBuckets, registers: [this.registry],
+      labelNames: ['http_route', 'http_request_method', 'http_response_status_class'] as const, buckets: latencyBuckets,
     });
-    this.serverInFlight = new Gauge({ name: 'http_server_active_requests', help: 'Inbound requests being handled now', registers: [this.registry] });
-    this.clientDuration = new Histogram({
+    this.serverInFlight = this.gauge({ name: 'http_server_active_requests', help: 'Inbound requests being handled now' });
+    this.clientDuration = this.histogram({
       name: 'http_client_request_duration_seconds', help: 'Duration of outbound calls per dependency and operation, retries included',
-      labelNames: ['peer_service', 'operation', 'outcome'], buckets: latencyBuckets, registers: [this.registry],
+      labelNames: ['peer_service', 'operation', 'outcome'] as const, buckets: latencyBuckets,
     });
-    this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker per dependency and operation: 0 closed, 1 half-open, 2 open', labelNames: ['peer_service', 'operation'], registers: [this.registry] });
-    this.retries = new Counter({ name: 'http_client_retries_total', help: 'Outbound calls retried', labelNames: ['peer_service', 'operation'], registers: [this.registry] });
+    this.breakerState = this.gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker per dependency and operation: 0 closed, 1 half-open, 2 open', labelNames: ['peer_service', 'operation'] as const });
+    this.retries = this.counter({ name: 'http_client_retries_total', help: 'Outbound calls retried', labelNames: ['peer_service', 'operation'] as const });
     const elu = new Gauge({
       name: 'nodejs_eventloop_utilization_ratio', help: 'Share of time the event loop was busy since the last scrape',
       registers: [this.registry],
@@ -48,19 +72,44 @@ export class Metrics {
     });
   }
 
+  /** A histogram of this service's registry; one that records nothing while recording is off. */
+  histogram<L extends string>(configuration: Configuration<typeof Histogram> & { labelNames?: readonly L[] }): Histogram<L> {
+    return this.recording ? new Histogram<L>({ ...configuration, registers: [this.registry] }) : silent<Histogram<L>>();
+  }
+
+  /** A counter of this service's registry; one that records nothing while recording is off. */
+  counter<L extends string>(configuration: Configuration<typeof Counter> & { labelNames?: readonly L[] }): Counter<L> {
+    return this.recording ? new Counter<L>({ ...configuration, registers: [this.registry] }) : silent<Counter<L>>();
+  }
+
+  /** A gauge of this service's registry (with `collect`, read when scraped); absent while recording is off. */
+  gauge<L extends string>(configuration: Configuration<typeof Gauge> & { labelNames?: readonly L[] }): Gauge<L> {
+    return this.recording ? new Gauge<L>({ ...configuration, registers: [this.registry] }) : silent<Gauge<L>>();
+  }
+
   /** Publishing and processing of events; registered by the services that move events, on first use. */
   get messagingDuration(): Histogram<'messaging_operation_name' | 'messaging_destination_name' | 'outcome'> {
-    this.#messagingDuration ??= new Histogram({
+    this.#messagingDuration ??= this.histogram({
       name: 'messaging_client_operation_duration_seconds', help: 'Duration of publishing an event (publish) or of handling one delivery of it (process), by destination and outcome',
-      labelNames: ['messaging_operation_name', 'messaging_destination_name', 'outcome'], buckets: latencyBuckets, registers: [this.registry],
+      labelNames: ['messaging_operation_name', 'messaging_destination_name', 'outcome'] as const, buckets: latencyBuckets,
     });
     return this.#messagingDuration;
   }
 
   /** Events a consumer gave up on; registered by the services that consume events, on first use. */
   get deadLetters(): Counter<'consumer'> {
-    this.#deadLetters ??= new Counter({ name: 'dead_letters_total', help: 'Events a consumer gave up on and filed as dead letters, by consumer', labelNames: ['consumer'], registers: [this.registry] });
+    this.#deadLetters ??= this.counter({ name: 'dead_letters_total', help: 'Events a consumer gave up on and filed as dead letters, by consumer', labelNames: ['consumer'] as const });
     return this.#deadLetters;
+  }
+
+  /**
+   * `bench_disabled_feature{feature="…"} 1` for each feature switched off, so that every figure
+   * scraped from this service names the variant it was measured in. Registered whether or not
+   * recording is on.
+   */
+  nameBenchVariant(features: Iterable<string>): void {
+    const gauge = new Gauge({ name: 'bench_disabled_feature', help: 'A production feature switched off for a benchmark (POC_BENCH_DISABLE); absent in normal operation', labelNames: ['feature'], registers: [this.registry] });
+    for (const feature of features) gauge.set({ feature }, 1);
   }
 }
 

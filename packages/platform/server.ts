@@ -14,9 +14,12 @@ import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 import { requestContext, requestIdFrom, runWithContext, type Logger, type RequestContext } from './telemetry.js';
 import { ROOT_CONTEXT, SpanKind, attr, errorTypeOf, extractContext, markFailed, traceparentOf, type Context, type Span, type Tracer } from './tracing.js';
-import { validate, type FieldError } from './validation.js';
+import { coerce, validate, type FieldError } from './validation.js';
 
-/** Who is calling: a service proven by its certificate, or a client of the public edge. */
+/**
+ * Who is calling: a service proven by its certificate, or a caller of unproven identity (a client
+ * of the public edge, or anyone at all on an internal service while the mtls bench switch is off).
+ */
 export type Caller = { readonly kind: 'service'; readonly service: WorkloadName } | { readonly kind: 'public' };
 
 /** The raw request, for the edge only (authentication needs the exact method, URL and headers). */
@@ -33,8 +36,12 @@ export type Handlers<C extends ServiceContract> = { readonly [K in keyof C['rout
 export interface ServerOptions<C extends ServiceContract> {
   readonly contract: C;
   readonly handlers: Handlers<NoInfer<C>>;
-  readonly tls: { key: string; cert: string; ca: string; minVersion: 'TLSv1.3'; requestCert: boolean; rejectUnauthorized: boolean };
-  /** internal: every caller must present a service certificate and be allowed by the route. */
+  /**
+   * Absent only for an internal service with the mtls bench switch off: it then speaks plain HTTP,
+   * no caller proves who it is, and so the contract's allow-list of callers cannot be (and is not) checked.
+   */
+  readonly tls: { key: string; cert: string; ca: string; minVersion: 'TLSv1.3'; requestCert: boolean; rejectUnauthorized: boolean } | undefined;
+  /** internal: every caller must present a service certificate and be allowed by the route (over TLS). */
   readonly exposure: 'public' | 'internal' | 'external';
   /** Public origin used to build absolute URLs (`https://127.0.0.1:8443`), for the edge's proof checks. */
   readonly publicOrigin: string;
@@ -42,10 +49,26 @@ export interface ServerOptions<C extends ServiceContract> {
   readonly metrics: Metrics;
   /** One SERVER span per request, continuing the caller's trace. */
   readonly tracer: Tracer;
+  /**
+   * False with the validation bench switch: requests are not checked against the contract (path,
+   * query and header text is still converted to the schema's types); answers are still written by
+   * their schemas.
+   */
+  readonly validateRequests?: boolean;
   readonly bodyLimit?: number;
   /** Budget for a request that arrives without one. */
   readonly defaultTimeoutMs?: number;
+  /** Who a co-located component's in-process request comes from (it has no certificate). */
+  readonly localCallers?: LocalCallers;
 }
+
+/** The process's component registry, as far as a server needs it: the caller behind a local request's ticket. */
+export interface LocalCallers {
+  redeem(ticket: string): WorkloadName | undefined;
+}
+
+/** Carries the ticket of an in-process request; it names no one over the network, where every caller is a certificate. */
+export const localCallerHeader = 'x-poc-local-caller';
 
 class ValidationFailure extends Error {
   readonly errors: FieldError[];
@@ -76,22 +99,35 @@ declare module 'fastify' {
 const timeoutHeader = 'x-request-timeout-ms';
 const callerCache = new WeakMap<object, WorkloadName | null>();
 
-/** The calling service, from the SPIFFE id in its client certificate (cached per connection). */
-function callingService(request: FastifyRequest): WorkloadName | undefined {
+/**
+ * The calling service, from the SPIFFE id in its client certificate (cached per connection); for a
+ * request dispatched in-process (no TLS socket), from the ticket its host issued to the caller.
+ */
+function callingService(request: FastifyRequest, local: LocalCallers | undefined): WorkloadName | undefined {
   const socket = request.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') {
+    const ticket = request.headers[localCallerHeader];
+    return local && typeof ticket === 'string' ? local.redeem(ticket) : undefined;
+  }
   let cached = callerCache.get(socket);
   if (cached === undefined) {
-    const spiffe = typeof socket.getPeerCertificate === 'function' ? spiffeIdOf(socket.getPeerCertificate()) : undefined;
+    const spiffe = spiffeIdOf(socket.getPeerCertificate());
     cached = (spiffe && workloadOf(spiffe)) || null;
     callerCache.set(socket, cached);
   }
   return cached ?? undefined;
 }
 
-function authorize(request: FastifyRequest, callers: Callers, exposure: ServerOptions<ServiceContract>['exposure']): Caller {
+/**
+ * Who may call: an internal route admits only the services its contract lists. `identified` is false
+ * when the server runs without TLS (the mtls bench switch): callers then prove nothing, and only an
+ * in-process caller, which carries its host's ticket, is still checked.
+ */
+function authorize(request: FastifyRequest, callers: Callers, exposure: ServerOptions<ServiceContract>['exposure'], local: LocalCallers | undefined, identified: boolean): Caller {
   if (exposure !== 'internal') return { kind: 'public' };
-  const service = callingService(request);
-  if (!service) throw new ProblemError('forbiddenCaller', 'The client certificate carries no service identity of this trust domain.');
+  const service = callingService(request, local);
+  if (!service && !identified) return { kind: 'public' };
+  if (!service) throw new ProblemError('forbiddenCaller', 'The caller carries no service identity of this trust domain (no client certificate, or an in-process call its host did not issue).');
   if (callers === 'public' || !callers.includes(service)) {
     throw new ProblemError('forbiddenCaller', `${service} may not call ${request.method} ${request.routeOptions.url}; the contract allows ${callers === 'public' ? 'the edge only' : callers.join(', ')}.`);
   }
@@ -135,7 +171,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
   // The pino instance is ours; Fastify's generic logger type is all the server needs to know of it.
   const { contract, handlers, log, metrics, exposure, tracer } = options;
   const app: FastifyInstance = Fastify({
-    https: options.tls,
+    ...(options.tls ? { https: options.tls } : {}),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -233,6 +269,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
 
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const where = httpPart ?? 'input';
+    if (options.validateRequests === false) return { value: where === 'body' ? data : coerce(schema as never, data) };
     const result = validate(schema as never, data, { coerce: where !== 'body', where: where === 'body' ? '' : `${where}` });
     return result.ok ? { value: result.value } : { error: new ValidationFailure(where, result.errors) };
   });
@@ -309,7 +346,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
         },
       } : {}),
       handler: async (request, reply) => {
-        const caller = authorize(request, spec.callers, exposure);
+        const caller = authorize(request, spec.callers, exposure, options.localCallers, options.tls !== undefined);
         if (caller.kind === 'service') request.pocContext?.span.setAttribute(attr.caller, caller.service);
         const http: HttpView = { method: request.method, url: `${options.publicOrigin}${request.url}`, headers: request.headers, rawBody: request.rawBody };
         const result = await runWithContext(request.traceContext ?? ROOT_CONTEXT, () =>

@@ -9,9 +9,10 @@ import { serviceEntry, spiffeId, type ServiceContract, type ServiceName } from '
 import { createAdminServer } from './admin.js';
 import type { ReadinessCheck } from './admin.js';
 import { createClient, type Client, type ClientHandle, type ClientOptions } from './client.js';
-import { listenError, loadConfig, type PlatformConfig } from './config.js';
+import { listenError, loadConfig, type BenchFeature, type PlatformConfig } from './config.js';
 import { loadIdentity, spiffeIdOf, tlsClientOptions, tlsServerOptions, type ServiceIdentity, type TlsClientOptions } from './identity.js';
 import { Metrics } from './metrics.js';
+import type { ComponentRegistry } from './inprocess.js';
 import { createServer, type Handlers } from './server.js';
 import { stopOnSignals } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry.js';
@@ -64,24 +65,42 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Internal peers get our certificate; the public edge and external parties authenticate us otherwise. */
-function clientTls(identity: ServiceIdentity, peer: ServiceName): TlsClientOptions {
+/**
+ * Internal peers get our certificate (or plain HTTP, with the mtls bench switch off); the public
+ * edge and external parties authenticate us otherwise.
+ */
+function clientTls(identity: ServiceIdentity, peer: ServiceName, mtls: boolean): TlsClientOptions | undefined {
+  const internal = serviceEntry(peer).exposure === 'internal';
+  if (internal && !mtls) return undefined;
   const options = tlsClientOptions(identity, peer);
-  if (serviceEntry(peer).exposure === 'internal') return options;
+  if (internal) return options;
   const { cert: _cert, key: _key, ...withoutCertificate } = options;
   return withoutCertificate as TlsClientOptions;
+}
+
+export interface StartOptions {
+  /** The components this process hosts: a dependency among them is called in-process, not over the network. */
+  readonly registry?: ComponentRegistry;
 }
 
 export async function startService<C extends ServiceContract, D extends Dependencies>(
   definition: ServiceDefinition<C, D>,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: StartOptions = {},
 ): Promise<RunningService> {
+  const { registry } = options;
   const name = definition.contract.service;
   const entry = serviceEntry(name);
   const config = loadConfig(env);
   const log = createLogger(name, config.logLevel);
-  const metrics = new Metrics(name);
-  const tracing = createTracing({ service: name, settings: config.tracing, metrics, log });
+  const switchedOff = config.benchDisabled;
+  const metrics = new Metrics(name, { record: !switchedOff.has('metrics') });
+  if (switchedOff.size > 0) {
+    metrics.nameBenchVariant(switchedOff);
+    log.warn({ benchDisabled: [...switchedOff] }, benchWarning(name, switchedOff));
+  }
+  // The SDK's reports on itself are metrics too: with metrics off they go nowhere.
+  const tracing = createTracing({ service: name, settings: config.tracing, ...(metrics.recording ? { metrics } : {}), log });
   const { tracer } = tracing;
   const identity = loadIdentity(config.pkiDir, name);
   const endpoint = config.endpoints[name];
@@ -95,10 +114,13 @@ export async function startService<C extends ServiceContract, D extends Dependen
     const handle = createClient(contract, {
       origin: config.endpoints[peer].url,
       peer,
-      // External parties get no client certificate of ours: they authenticate our signatures instead.
-      connect: clientTls(identity, peer),
+      ...(registry?.hosts(peer)
+        ? { transport: registry.transport(peer, name) }
+        // External parties get no client certificate of ours: they authenticate our signatures instead.
+        : { connect: clientTls(identity, peer, !switchedOff.has('mtls')) }),
       metrics,
       tracer,
+      validateResponses: !switchedOff.has('validation'),
       ...extra[key as keyof D],
     });
     handles.push(handle);
@@ -113,24 +135,29 @@ export async function startService<C extends ServiceContract, D extends Dependen
   const server = await createServer({
     contract: definition.contract,
     handlers: instance.handlers,
-    tls: tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
+    tls: entry.exposure === 'internal' && switchedOff.has('mtls') ? undefined : tlsServerOptions(identity, { requireClientCert: entry.exposure === 'internal' }),
     exposure: entry.exposure,
     publicOrigin: endpoint.url,
+    validateRequests: !switchedOff.has('validation'),
     log,
     metrics,
     tracer,
+    ...(registry ? { localCallers: registry } : {}),
   });
+  registry?.register(name, server);
   const admin = createAdminServer({ service: name, metrics, checks: () => [...(instance.readiness ?? []), ...peerChecks], accepting: () => accepting });
   instance.admin?.(admin);
 
   try {
     await server.listen({ port: endpoint.port, host: config.host });
   } catch (error) {
+    registry?.unregister(name);
     throw portError(error, name, 'port', endpoint.port);
   }
   try {
     await admin.listen({ port: endpoint.adminPort, host: config.adminHost });
   } catch (error) {
+    registry?.unregister(name);
     await server.close();
     throw portError(error, name, 'admin port', endpoint.adminPort);
   }
@@ -148,6 +175,7 @@ export async function startService<C extends ServiceContract, D extends Dependen
       log.info(`${name} stopping: draining in-flight requests`);
       instance.drain?.();
       await server.close();
+      registry?.unregister(name);
       await instance.stop?.();
       await Promise.allSettled(handles.map((h) => h.close()));
       await admin.close();
@@ -158,6 +186,12 @@ export async function startService<C extends ServiceContract, D extends Dependen
     return closing;
   };
   return { name, port: endpoint.port, adminPort: endpoint.adminPort, log, close };
+}
+
+/** What a service started with bench switches says first: which features are off, and what that means for its figures. */
+function benchWarning(name: ServiceName, off: ReadonlySet<BenchFeature>): string {
+  const outbox = off.has('outbox') ? ' Placed orders write no outbox event, so no order is ever fulfilled.' : '';
+  return `${name} runs with ${[...off].join(', ')} switched off (POC_BENCH_DISABLE), for \`npm run bench\` only: what it does and measures is that variant, not the system as shipped.${outbox}`;
 }
 
 /**

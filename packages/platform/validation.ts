@@ -52,6 +52,14 @@ export function unsafeText(value: unknown, path = ''): FieldError | undefined {
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /**
+ * Text input (a query string, path parameters, headers) as the schema's types, with its defaults
+ * applied, but not checked: what a server still needs with validation switched off.
+ */
+export function coerce(schema: TSchema, value: unknown): unknown {
+  return Value.Default(schema, Value.Convert(schema, Value.Clone(value)));
+}
+
+/**
  * Validates `value` against `schema`. With `coerce`, strings are converted first (query strings and
  * path parameters arrive as text), and defaults are applied.
  */
@@ -59,8 +67,7 @@ export function validate<T = unknown>(schema: TSchema, value: unknown, options: 
   const prefix = options.where ?? '';
   const text = unsafeText(value);
   if (text) return { ok: false, errors: [{ path: `${prefix}${text.path}`, message: text.message }] };
-  let candidate = value;
-  if (options.coerce) candidate = Value.Default(schema, Value.Convert(schema, Value.Clone(value)));
+  const candidate = options.coerce ? coerce(schema, value) : value;
   const check = checker(schema);
   if (check.Check(candidate)) return { ok: true, value: candidate as T };
   const errors: FieldError[] = [];

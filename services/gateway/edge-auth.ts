@@ -5,7 +5,7 @@
  * sees them: in process for the embedded profile, in Redis for production.
  */
 import type { Scope, ServiceName } from '@msa-poc/contracts';
-import type { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
+import { benchAssertion, benchUser, type CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
 import { ProblemError } from '@msa-poc/platform/errors';
 import type { HttpView } from '@msa-poc/platform/service';
 import { currentContext } from '@msa-poc/platform/telemetry';
@@ -21,7 +21,7 @@ import { handleTokenRequest, type TokenResponse } from './auth/token-endpoint.js
 import type { SupportTokenResponse } from './auth/token-exchange.js';
 import type { AuditTrail } from './audit.js';
 import { isClientId } from './clients.js';
-import { rateHeaders, type RateLimiter, type RatePolicy } from './rate-limit.js';
+import { rateHeaders, type RateDecision, type RateLimiter, type RatePolicy } from './rate-limit.js';
 import type { SupportGrants } from './support-grants.js';
 
 export interface Principal {
@@ -54,6 +54,12 @@ export interface EdgeAuthOptions {
   readonly grants: SupportGrants;
   /** Epoch milliseconds (default `Date.now`): tokens, proofs and grants are judged by it. */
   readonly clock?: () => number;
+  /**
+   * False with the auth bench switch (POC_BENCH_DISABLE=auth): `/v1` requests are not
+   * authenticated (no access token, no DPoP proof, no caller assertion signed) and act for
+   * `benchUser`; they are still rate-limited, as client `bench`. The token endpoint still works.
+   */
+  readonly authenticate?: boolean;
 }
 
 export type TokenOutcome =
@@ -95,6 +101,7 @@ export class EdgeAuth {
    * Without a scope the route serves no customer data and takes no support token.
    */
   async authenticate(http: HttpView, scope?: Scope): Promise<Principal> {
+    if (this.#options.authenticate === false) return this.#unauthenticated();
     const { origin, signer, replay, nonces, requireNonce, clock = Date.now } = this.#options;
     try {
       const principal = await authenticateResourceRequest({
@@ -103,14 +110,9 @@ export class EdgeAuth {
       });
       identifyCaller(principal.clientId);
       if (principal.support) await this.#checkGrant(principal, scope, http);
-      // Limited after authentication, so that a client cannot spend another's budget.
-      const decision = await this.#options.limiter.take(principal.clientId, this.#options.policyOf(principal.clientId));
       const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
-      if (!decision.allowed) {
-        this.#options.onRateLimited?.(decision.policy);
-        this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' });
-        throw new ProblemError('tooManyRequests', `Client ${principal.clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
-      }
+      // Limited after authentication, so that a client cannot spend another's budget.
+      const decision = await this.#rateLimit(principal.clientId, () => this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' }));
       const allowed = { ...who, action: 'auth.request', outcome: 'allowed', detail: `scope ${scope ?? 'none'}${actingFor(principal)}` } as const;
       // A request that changes state is forwarded only once its permission is on the record.
       if (changesState(http.method)) {
@@ -134,6 +136,21 @@ export class EdgeAuth {
       }
       throw new ProblemError('unavailable', 'Authentication state is unreachable (replay or nonce store); retry shortly.', { cause: error });
     }
+  }
+
+  /** The bench client, rate-limited like any other; no authentication decision is made, so none is audited. */
+  async #unauthenticated(): Promise<Principal> {
+    const decision = await this.#rateLimit(benchUser.clientId);
+    return { ...benchUser, headers: rateHeaders(decision), forwardTo: () => ({ 'caller-assertion': benchAssertion }) };
+  }
+
+  /** Takes one request from `clientId`'s budget, or refuses it with 429 (`onRefused` first). */
+  async #rateLimit(clientId: string, onRefused?: () => void): Promise<RateDecision> {
+    const decision = await this.#options.limiter.take(clientId, this.#options.policyOf(clientId));
+    if (decision.allowed) return decision;
+    this.#options.onRateLimited?.(decision.policy);
+    onRefused?.();
+    throw new ProblemError('tooManyRequests', `Client ${clientId} exceeded ${decision.policy.ratePerSecond} requests per second (burst ${decision.policy.burst}); retry after ${decision.retryAfterSeconds} s.`, { headers: rateHeaders(decision) });
   }
 
   /** A support token works only on customer-data routes, and only while its grant is live. */

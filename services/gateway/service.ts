@@ -6,7 +6,6 @@
 import { createClient as createRedisClient } from 'redis';
 import { apiContract, integrationContract, ordersContract, storeContract } from '@msa-poc/contracts';
 import { intSetting } from '@msa-poc/platform/config';
-import { Counter } from '@msa-poc/platform/metrics';
 import { ReplayCache } from '@msa-poc/platform/replay';
 import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
 import { CallerAssertionSigner } from '@msa-poc/platform/caller-assertion';
@@ -26,7 +25,7 @@ export const gatewayService = defineService({
   contract: apiContract,
   dependencies: { orders: ordersContract, integration: integrationContract, store: storeContract },
   async setup({ clients, config, env, log, metrics }) {
-    const rejections = new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by rate-limit policy (RATE:BURST as configured)', labelNames: ['policy'], registers: [metrics.registry] });
+    const rejections = metrics.counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by rate-limit policy (RATE:BURST as configured)', labelNames: ['policy'] as const });
     const origin = config.endpoints.gateway.url;
     const signer = await loadOrCreateSigningKey(config.keysDir, 'gateway-token-signing.key');
     const readiness: ReadinessCheck[] = [];
@@ -52,7 +51,7 @@ export const gatewayService = defineService({
       limiter = new MemoryRateLimiter();
       nonces = new MemoryNonceStore();
     }
-    const audit = new AuditTrail(clients.store, log, new Counter({ name: 'gateway_audit_records_dropped_total', help: 'Audit records dropped because the queue to the store was full', registers: [metrics.registry] }));
+    const audit = new AuditTrail(clients.store, log, metrics.counter({ name: 'gateway_audit_records_dropped_total', help: 'Audit records dropped because the queue to the store was full' }));
     const directory = new StoreClientDirectory(clients.store, intSetting(env, 'POC_CLIENT_CACHE_MS', 10_000, 0, 600_000));
     const grants = new SupportGrants(clients.store, intSetting(env, 'POC_SUPPORT_GRANT_CACHE_MS', 2_000, 0, 30_000));
     const auth = new EdgeAuth({
@@ -65,6 +64,7 @@ export const gatewayService = defineService({
       audit,
       assertions: new CallerAssertionSigner(loadSigningKey(config.keysDir, 'gateway'), 'gateway'),
       grants,
+      authenticate: !config.benchDisabled.has('auth'),
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {

@@ -6,7 +6,7 @@
 import { deadLetterStream, integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
 import { connectBroker, type Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
-import { Gauge } from '@msa-poc/platform/metrics';
+import type { Gauge } from '@msa-poc/platform/metrics';
 import { defineService } from '@msa-poc/platform/service';
 import { requestSigner } from '@msa-poc/platform/signatures';
 import { integrationApi } from './api.js';
@@ -37,9 +37,9 @@ export const integrationService = defineService({
     // Exposed from the start, before the first event.
     void metrics.messagingDuration;
     void metrics.deadLetters;
-    const lag: Gauge = new Gauge({
+    const lag: Gauge = metrics.gauge({
       name: 'messaging_consumer_lag_events', help: 'Events delivered to this consumer and not yet processed, plus those the broker reports still pending for it',
-      registers: [metrics.registry], collect: () => lag.set(subscription?.lag() ?? 0),
+      collect: () => lag.set(subscription?.lag() ?? 0),
     });
     return {
       handlers: integrationApi(clients.orders),

@@ -1,6 +1,6 @@
 /** The orders API: one typed handler per route. Contract types in, contract types out. */
 import { problem, type ordersContract, type storeContract, type OrderStatus } from '@msa-poc/contracts';
-import type { CallerAssertionVerifier, EndUser } from '@msa-poc/platform/caller-assertion';
+import type { CallerVerifier, EndUser } from '@msa-poc/platform/caller-assertion';
 import type { Client, Handlers } from '@msa-poc/platform/service';
 import { uuidv7 } from '@msa-poc/platform/ids';
 import type { Catalog } from './catalog.js';
@@ -17,7 +17,7 @@ const actsFor = (user: EndUser, customerId: string): boolean => user.customerId 
 /** A support engineer's read goes to the store with its grant, which the store checks and confines the read to. */
 const readAs = (user: EndUser): { 'support-grant'?: string } => (user.supportGrantId ? { 'support-grant': user.supportGrantId } : {});
 
-export function ordersApi(store: Client<typeof storeContract>, catalog: Catalog, callers: CallerAssertionVerifier): Handlers<typeof ordersContract> {
+export function ordersApi(store: Client<typeof storeContract>, catalog: Catalog, callers: CallerVerifier): Handlers<typeof ordersContract> {
   const transition = async (id: string, to: OrderStatus, causeId: string) => {
     const reply = await store.transitionOrder({ params: { id }, body: { from: statesLeadingTo(to), to, restock: returnsStock(to), causeId } });
     return reply;

@@ -21,8 +21,9 @@ export interface EventOptions {
   /**
    * outbox-feed: writing the outbox row is the publish, since consumers read the feed (embedded
    * profile). relay: the relay publishes later, continuing from the context the event carries.
+   * nobody: the outbox bench switch is off, and a placed order writes no event at all.
    */
-  readonly publishedBy: 'outbox-feed' | 'relay';
+  readonly publishedBy: 'outbox-feed' | 'relay' | 'nobody';
   readonly telemetry: EventTelemetry;
   /** Epoch milliseconds: when grants start, expire and are checked (tests move it). */
   readonly clock?: () => number;
@@ -85,46 +86,54 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
   const clock = eventOptions.clock ?? Date.now;
   const now = () => new Date(clock());
   const hop = { system: 'outbox-feed', destination: orderPlaced.subject } as const;
+
+  /** The order.placed event of a new order, stamped with its trace, and its publish span when writing it is the publish. */
+  const orderPlacedEvent = (order: repository.PricedOrder): { event: NonNullable<repository.PlaceOrderInput['event']>; publication: Publication | undefined } => {
+    const eventId = uuidv7();
+    const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
+    const untraced = {
+      specversion: '1.0' as const,
+      id: eventId,
+      source: '/store',
+      type: orderPlaced.type,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json' as const,
+      subject: order.id,
+      data: {
+        orderId: order.id,
+        customerId: order.customerId,
+        items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
+        total: order.total,
+        shippingAddress: order.shippingAddress,
+      },
+    };
+    // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
+    const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
+    // Events are validated against their contract when published, not only when consumed.
+    const checked = validate(OrderPlacedEvent, event);
+    if (!checked.ok) {
+      publication?.discard();
+      throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
+    }
+    return { event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event }, publication };
+  };
+
   return {
     listProducts: async () => ({ status: 200, body: { items: await repository.listProducts(db) } }),
 
     placeOrder: async ({ headers, body }) => {
       const { order } = body;
-      const eventId = uuidv7();
-      const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
-      const untraced = {
-        specversion: '1.0' as const,
-        id: eventId,
-        source: '/store',
-        type: orderPlaced.type,
-        time: new Date().toISOString(),
-        datacontenttype: 'application/json' as const,
-        subject: order.id,
-        data: {
-          orderId: order.id,
-          customerId: order.customerId,
-          items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
-          total: order.total,
-          shippingAddress: order.shippingAddress,
-        },
-      };
-      // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
-      const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
-      // Events are validated against their contract when published, not only when consumed.
-      const checked = validate(OrderPlacedEvent, event);
-      if (!checked.ok) throw new Error(`order.placed event breaks its contract: ${JSON.stringify(checked.errors)}`);
       const lines = order.items.reduce((sum, line) => sum + toMinor(line.unitPrice.amount) * line.quantity, 0);
       if (lines !== toMinor(order.total.amount)) {
-        publication?.discard();
         return { status: 422, body: problem('orderRule', `The total ${order.total.amount} is not the sum of the lines (${fromMinor(lines)}).`) };
       }
-      const result = await settled(publication, repository.placeOrder(db, {
-        key: headers['idempotency-key'], requestHash: body.requestHash, order,
-        event: { id: event.id, type: event.type, subject: orderPlaced.subject, payload: event },
+      const placed = eventOptions.publishedBy === 'nobody' ? undefined : orderPlacedEvent(order);
+      const result = await settled(placed?.publication, repository.placeOrder(db, {
+        key: headers['idempotency-key'], requestHash: body.requestHash, order, event: placed?.event,
       }), (r) => r.outcome === 'created');
       switch (result.outcome) {
         case 'created':
-          feed.notify();
+          if (placed) feed.notify();
           return { status: 201, body: result.order };
         case 'replayed':
           return { status: 200, body: result.order };

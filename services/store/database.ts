@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ProblemError } from '@msa-poc/platform/errors';
-import { Gauge, Histogram, latencyBuckets, type Metrics } from '@msa-poc/platform/metrics';
+import { latencyBuckets, type Gauge, type Metrics } from '@msa-poc/platform/metrics';
 import { SpanKind, activeSpanRecording, attr, inSpan, type Attributes, type Tracer } from '@msa-poc/platform/tracing';
 
 export interface QueryResult<T> {
@@ -106,22 +106,22 @@ type Observe = <T>(sql: Statement | string, run: (text: string) => Promise<Query
 function instrument(engine: 'pglite' | 'pg', telemetry: DatabaseTelemetry | undefined, connections: () => ConnectionUse): Observe {
   if (!telemetry) return (sql, run) => run(typeof sql === 'string' ? sql : sql.text);
   const { tracer, metrics } = telemetry;
-  const duration = new Histogram({
+  const duration = metrics.histogram({
     name: 'db_client_operation_duration_seconds', help: 'Duration of database statements, by statement name and outcome',
-    labelNames: ['db_operation_name', 'outcome'], buckets: latencyBuckets, registers: [metrics.registry],
+    labelNames: ['db_operation_name', 'outcome'] as const, buckets: latencyBuckets,
   });
-  const connectionCount: Gauge<'state'> = new Gauge({
+  const connectionCount: Gauge<'state'> = metrics.gauge({
     name: 'db_client_connection_count', help: 'Database connections by state (PGlite is one connection, used while a statement or transaction runs)',
-    labelNames: ['state'], registers: [metrics.registry],
+    labelNames: ['state'] as const,
     collect: () => {
       const use = connections();
       connectionCount.set({ state: 'used' }, use.used);
       connectionCount.set({ state: 'idle' }, use.idle);
     },
   });
-  const pending: Gauge = new Gauge({
+  const pending: Gauge = metrics.gauge({
     name: 'db_client_connection_pending_requests', help: 'Statements and transactions waiting for a database connection',
-    registers: [metrics.registry], collect: () => pending.set(connections().pending),
+    collect: () => pending.set(connections().pending),
   });
   const common = { [attr.dbSystem]: 'postgresql', [attr.dbEngine]: engine, [attr.peerService]: 'database' };
   return async (sql, run) => {

@@ -46,7 +46,7 @@ function suite(backend: Backend) {
     const total = priced.reduce((sum, item) => sum + item.quantity * toMinor(item.unitPrice.amount), 0);
     return { id: randomUUID(), customerId, items: priced, total: eur(total), shippingAddress: address };
   };
-  const request = (priced: PricedOrder, key = `key-${randomUUID()}`, requestHash = `hash-${key}`): PlaceOrderInput => {
+  const request = (priced: PricedOrder, key = `key-${randomUUID()}`, requestHash = `hash-${key}`): PlaceOrderInput & { event: NonNullable<PlaceOrderInput['event']> } => {
     const payload = cloudEvent({ orderId: priced.id, customerId: priced.customerId, items: priced.items.map(({ sku, quantity }) => ({ sku, quantity })), total: priced.total, shippingAddress: priced.shippingAddress });
     return { key, requestHash, order: priced, event: { id: payload.id, type: payload.type, subject: 'orders.placed', payload } };
   };
@@ -125,6 +125,17 @@ function suite(backend: Backend) {
         'SELECT type, subject, payload, published_at FROM outbox WHERE event_id = $1', [input.event.id]);
       assert.equal(outbox.rows.length, 1);
       assert.deepEqual(outbox.rows[0], { type: input.event.type, subject: 'orders.placed', payload: input.event.payload, published_at: null });
+    });
+
+    it('with the outbox bench switch off (no event), places the order the same way and writes no outbox row', async () => {
+      const outboxBefore = await count('outbox');
+      const priced = order([{ sku: 'SKU-0003', quantity: 1 }]);
+      const probe = counting(db);
+      const result = await placeOrder(probe, { ...request(priced), event: undefined });
+      assert.deepEqual(probe.texts, ['WITH input'], 'still one statement');
+      assert.equal(result.outcome, 'created');
+      assert.equal((await getOrder(db, priced.id))?.status, 'placed');
+      assert.equal(await count('outbox'), outboxBefore);
     });
 
     it('refuses an order whose total is not the sum of its lines, writing nothing', async () => {

@@ -152,8 +152,11 @@ export interface PlaceOrderInput {
   /** A digest of the request body: the same key with another body is refused. */
   requestHash: string;
   order: PricedOrder;
-  /** The order.placed event, written to the outbox in the same transaction. */
-  event: { id: string; type: string; subject: string; payload: AnyCloudEvent };
+  /**
+   * The order.placed event, written to the outbox in the same transaction. Absent only with the
+   * outbox bench switch off: the order is placed and nothing will ever fulfil it.
+   */
+  event: { id: string; type: string; subject: string; payload: AnyCloudEvent } | undefined;
 }
 
 export type PlaceOrderResult =
@@ -180,7 +183,7 @@ export type PlaceOrderResult =
  *   answered by this same round trip.
  * Foreign keys between the new rows are checked at the end of the statement, once all of them exist.
  */
-const placeOrderSql = statement('placeOrder', `
+const placeOrderStatement = (withEvent: boolean) => statement(withEvent ? 'placeOrder' : 'placeOrderWithoutEvent', `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($7::jsonb) AS i(line_no int, sku text, quantity int, unit_price_minor bigint)
 ), demand AS (
@@ -213,23 +216,25 @@ WITH input AS (
   SELECT placed.id, i.line_no, i.sku, d.name, i.quantity, i.unit_price_minor
   FROM placed CROSS JOIN input i JOIN decremented d ON d.sku = i.sku
   RETURNING sku, name
-), published AS (
+)${withEvent ? `, published AS (
   INSERT INTO outbox (event_id, type, subject, payload)
   SELECT $8::uuid, $9, $10, $11::jsonb FROM placed
   RETURNING position
-)
+)` : ''}
 SELECT
   placed.created_at,
   placed.updated_at,
   (SELECT jsonb_object_agg(sku, name) FROM lines) AS names,
   (SELECT count(*) FROM lines)::int AS line_count,
-  (SELECT count(*) FROM published)::int AS event_count,
+  ${withEvent ? '(SELECT count(*) FROM published)::int' : '0'} AS event_count,
   (SELECT json_agg(sku ORDER BY sku) FROM missing) AS missing,
   prior.request_hash AS prior_hash,
   (SELECT ${orderJson('o')} FROM orders o WHERE o.id = prior.order_id) AS prior_order
 FROM (VALUES (1)) AS one
 LEFT JOIN placed ON true
 LEFT JOIN prior ON true`);
+const placeOrderSql = placeOrderStatement(true);
+const placeOrderWithoutEventSql = placeOrderStatement(false);
 
 interface PlaceOrderRow {
   created_at: Date | string | null;
@@ -270,15 +275,17 @@ export async function placeOrder(db: Queryable, input: PlaceOrderInput): Promise
   const demand = new Map<string, number>();
   for (const line of lines) demand.set(line.sku, (demand.get(line.sku) ?? 0) + line.quantity);
 
+  const { event } = input;
   const params = [
     input.key, input.requestHash, order.id, order.customerId, totalMinor, JSON.stringify(order.shippingAddress), JSON.stringify(lines),
-    input.event.id, input.event.type, input.event.subject, JSON.stringify(input.event.payload),
+    ...(event ? [event.id, event.type, event.subject, JSON.stringify(event.payload)] : []),
   ];
+  const sql = event ? placeOrderSql : placeOrderWithoutEventSql;
 
   for (let attempt = 1; ; attempt++) {
     let row: PlaceOrderRow | undefined;
     try {
-      row = (await db.query<PlaceOrderRow>(placeOrderSql, params)).rows[0];
+      row = (await db.query<PlaceOrderRow>(sql, params)).rows[0];
     } catch (error) {
       if (sqlState(error) === '23514' && violatedConstraint(error) === 'products_stock_non_negative') {
         const short = await db.query<{ sku: string }>(shortSkusSql, [JSON.stringify([...demand].map(([sku, quantity]) => ({ sku, quantity })))]);
@@ -295,7 +302,7 @@ export async function placeOrder(db: Queryable, input: PlaceOrderInput): Promise
 
     if (row.created_at !== null && row.updated_at !== null) {
       const names = row.names ?? {};
-      if (row.line_count !== lines.length || row.event_count !== 1) {
+      if (row.line_count !== lines.length || row.event_count !== (event ? 1 : 0)) {
         throw new Error(`order ${order.id} was written with ${row.line_count} of ${lines.length} lines and ${row.event_count} events`);
       }
       return {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { orderStream, storeContract } from '@msa-poc/contracts';
 import { connectBroker, type Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
-import { Gauge, type Metrics } from '@msa-poc/platform/metrics';
+import type { Gauge, Metrics } from '@msa-poc/platform/metrics';
 import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
 import { storeApi } from './api.js';
 import { openDatabase, type Database } from './database.js';
@@ -26,7 +26,7 @@ export const storeService = defineService({
       : await openDatabase({ profile: 'production', url: config.databaseUrl as string, poolSize: intSetting(env, 'POC_DB_POOL_SIZE', 10, 1, 200), telemetry });
     await migrate(db);
     void metrics.messagingDuration; // exposed from the start, before the first event
-    registerOutboxGauges(metrics.registry, db, config.profile);
+    registerOutboxGauges(metrics, db, config.profile);
     const feed = new FeedSignal();
     const draining = new AbortController();
     const readiness: ReadinessCheck[] = [{ name: 'database', check: () => db.ping() }];
@@ -42,7 +42,8 @@ export const storeService = defineService({
     }
 
     return {
-      handlers: storeApi(db, feed, draining.signal, { publishedBy: config.profile === 'embedded' ? 'outbox-feed' : 'relay', telemetry }),
+      // With the outbox bench switch off no event is written (the switches are refused in production, where the relay runs).
+      handlers: storeApi(db, feed, draining.signal, { publishedBy: config.benchDisabled.has('outbox') ? 'nobody' : config.profile === 'embedded' ? 'outbox-feed' : 'relay', telemetry }),
       readiness,
       start: async () => relay?.start(),
       drain: () => draining.abort(),
@@ -60,19 +61,19 @@ export const storeService = defineService({
  * production the rows the relay has not yet published, in the embedded profile the events the
  * feed's slowest consumer has not yet acknowledged. A failed read keeps the last values.
  */
-function registerOutboxGauges(registry: Metrics['registry'], db: Database, profile: 'embedded' | 'production'): void {
+function registerOutboxGauges(metrics: Metrics, db: Database, profile: 'embedded' | 'production'): void {
   const read = profile === 'production' ? outboxLag : feedLag;
   let latest: Promise<{ count: number; oldestAgeSeconds: number } | undefined> | undefined;
   const readOnce = () => {
     latest ??= read(db).catch(() => undefined).finally(() => setTimeout(() => { latest = undefined; }, 100).unref());
     return latest;
   };
-  const age: Gauge = new Gauge({
+  const age: Gauge = metrics.gauge({
     name: 'outbox_lag_seconds', help: 'Age of the oldest event not yet handed on (production: unpublished by the relay; embedded: unacknowledged by the feed\'s slowest consumer)',
-    registers: [registry], collect: async () => { const lag = await readOnce(); if (lag) age.set(lag.oldestAgeSeconds); },
+    collect: async () => { const lag = await readOnce(); if (lag) age.set(lag.oldestAgeSeconds); },
   });
-  const pending: Gauge = new Gauge({
+  const pending: Gauge = metrics.gauge({
     name: 'outbox_pending_events', help: 'Events not yet handed on (production: unpublished by the relay; embedded: unacknowledged by the feed\'s slowest consumer)',
-    registers: [registry], collect: async () => { const lag = await readOnce(); if (lag) pending.set(lag.count); },
+    collect: async () => { const lag = await readOnce(); if (lag) pending.set(lag.count); },
   });
 }
