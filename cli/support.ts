@@ -13,6 +13,11 @@ export const supportUsage = `  support request --client ID --customer ID --ticke
                                    ask for time-bound access to one customer (default 900 s, at most 3600)
   support approve|reject|revoke GRANT --client ID
                                    decide a request (a support lead other than the requester), or end it
+  support break-glass --client ID --customer ID --incident ID --reason TEXT [--duration SECONDS]
+                                   open access at once for an incident, without approval (default and at most 900 s);
+                                   it stays unreviewed until a support lead reviews it
+  support review GRANT --client ID --outcome justified|unjustified --note TEXT
+                                   review a break-glass grant (a support lead other than the requester)
   support grants --client ID       the requests and grants this client may see
   support log GRANT --client ID    every response served under the grant, as served (masked), with its audit position
   support token GRANT --client ID [--curl METHOD PATH]
@@ -27,9 +32,13 @@ interface Grant {
   status: string;
   expiresAt?: string;
   decidedBy?: string;
+  breakGlass: boolean;
+  reviewStatus?: string;
+  reviewOutcome?: string;
 }
 
-const describe = (g: Grant) => `${g.id}  ${g.status.padEnd(8)} customer ${g.customerId}  ticket ${g.ticketId}  by ${g.requester}${g.expiresAt ? `  until ${g.expiresAt}` : ''}`;
+const describe = (g: Grant) => `${g.id}  ${g.status.padEnd(8)} customer ${g.customerId}  ${g.breakGlass ? 'incident' : 'ticket'} ${g.ticketId}  by ${g.requester}${g.expiresAt ? `  until ${g.expiresAt}` : ''}${
+  g.breakGlass ? `  BREAK-GLASS ${g.reviewStatus === 'reviewed' ? `reviewed ${g.reviewOutcome ?? ''}` : 'unreviewed'}` : ''}`;
 
 /** The body of a refusal, as the API put it: a problem's detail or an OAuth error. */
 function refusal(reply: ApiResponse): Error {
@@ -44,6 +53,7 @@ export async function support(args: string[], configFor: (profile: string | unde
     options: {
       profile: { type: 'string' }, json: { type: 'boolean', default: false }, client: { type: 'string' }, customer: { type: 'string' }, ticket: { type: 'string' },
       reason: { type: 'string' }, duration: { type: 'string', default: '900' }, curl: { type: 'boolean', default: false },
+      incident: { type: 'string' }, outcome: { type: 'string' }, note: { type: 'string' },
     },
   });
   if (!values.client) throw usageError(`support ${action ?? ''} needs --client ID: the registered client to act as`);
@@ -59,6 +69,26 @@ export async function support(args: string[], configFor: (profile: string | unde
         const reply = await api.call<Grant>('POST', '/v1/support/access-requests', { body: { customerId: values.customer, ticketId: values.ticket, reason: values.reason, actions: ['orders:read'], durationSeconds } });
         if (reply.status !== 201) throw refusal(reply);
         print(reply.body, `requested ${reply.body.id}: a support lead approves it with \`poc support approve ${reply.body.id} --client LEAD\``);
+        return 0;
+      }
+      case 'break-glass': {
+        const durationSeconds = Number(values.duration);
+        if (!values.customer || !values.incident || !values.reason) throw usageError('support break-glass needs --customer, --incident and --reason');
+        // A longer duration is left to the API, whose refusal says why and what to do instead.
+        if (!Number.isInteger(durationSeconds) || durationSeconds < 60) throw usageError(`--duration must be whole seconds from 60 to 900, not "${values.duration}"`);
+        const reply = await api.call<Grant>('POST', '/v1/support/break-glass', { body: { customerId: values.customer, incidentId: values.incident, reason: values.reason, durationSeconds } });
+        if (reply.status !== 201) throw refusal(reply);
+        print(reply.body, `break-glass ${reply.body.id} open until ${reply.body.expiresAt ?? '?'}; it is audited and stays unreviewed until a support lead runs \`poc support review ${reply.body.id} --client LEAD --outcome justified|unjustified --note TEXT\``);
+        return 0;
+      }
+      case 'review': {
+        const [id] = positionals;
+        if (!id) throw usageError('support review takes the grant id');
+        if (values.outcome !== 'justified' && values.outcome !== 'unjustified') throw usageError(`support review needs --outcome justified or unjustified${values.outcome ? `, not "${values.outcome}"` : ''}`);
+        if (!values.note) throw usageError('support review needs --note TEXT: what the review found');
+        const reply = await api.call<Grant>('POST', `/v1/support/break-glass/${encodeURIComponent(id)}/review`, { body: { outcome: values.outcome, note: values.note } });
+        if (reply.status !== 200) throw refusal(reply);
+        print(reply.body, describe(reply.body));
         return 0;
       }
       case 'approve':
@@ -112,7 +142,7 @@ export async function support(args: string[], configFor: (profile: string | unde
         return 0;
       }
       default:
-        throw usageError(`support takes request, approve, reject, revoke, grants, log or token${action ? `, not "${action}"` : ''}`);
+        throw usageError(`support takes request, approve, reject, revoke, break-glass, review, grants, log or token${action ? `, not "${action}"` : ''}`);
     }
   } finally {
     await api.close();

@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { orderPagePolicy, orderPolicy, problemViews, productListPolicy } from './masking.js';
 import {
-  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery,
+  Ack, BreakGlassRequest, BreakGlassReview, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery,
 } from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
@@ -32,7 +32,7 @@ const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Stri
 
 export const apiContract = contract({
   service: 'gateway',
-  version: '2.1.0',
+  version: '3.0.0',
   routes: {
     token: route({
       method: 'POST', path: '/oauth/token',
@@ -94,6 +94,15 @@ export const apiContract = contract({
     getSupportGrantLog: route({
       method: 'GET', path: '/v1/support/grants/:id/log', summary: 'Every response served under a grant, exactly as served (masked), oldest first, with its audit position, a page at a time (`after` the last position seen): for the requester and support leads.',
       params: GrantParams, query: SupportGrantLogQuery, responses: { 200: SupportGrantLog, 401: Problem, 403: Problem, 404: Problem, 429: Problem }, callers: 'public', idempotent: true,
+    }),
+    breakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass',
+      summary: 'A support engineer opens access to one customer at once, for an incident, without approval: at most 900 seconds (15 minutes; longer is refused with break-glass-too-long), audited as break-glass and unreviewed until a support lead reviews it.',
+      body: BreakGlassRequest, responses: { 201: SupportGrant, 422: Problem, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    reviewBreakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass/:id/review', summary: 'A support lead other than the requester reviews a break-glass grant after the fact: justified or not, with a note.',
+      params: GrantParams, body: BreakGlassReview, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
     }),
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",

@@ -217,6 +217,28 @@ export const SupportAccessRequest = Type.Object(
 );
 export type SupportAccessRequest = Static<typeof SupportAccessRequest>;
 
+/** Break-glass: access at once, for an incident, without approval, and short. */
+export const maxBreakGlassSeconds = 900;
+
+export const BreakGlassRequest = Type.Object(
+  {
+    customerId: CustomerId,
+    incidentId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:#-]+$' }),
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    durationSeconds: Type.Integer({ minimum: 60 }),
+  },
+  { additionalProperties: false },
+);
+export type BreakGlassRequest = Static<typeof BreakGlassRequest>;
+
+/** A lead's verdict on a break-glass grant after the fact: was opening it justified? */
+export const BreakGlassReviewOutcome = Type.Union([Type.Literal('justified'), Type.Literal('unjustified')]);
+export const BreakGlassReview = Type.Object(
+  { outcome: BreakGlassReviewOutcome, note: Type.String({ minLength: 1, maxLength: 1000 }) },
+  { additionalProperties: false },
+);
+export type BreakGlassReview = Static<typeof BreakGlassReview>;
+
 /**
  * An access request and the grant it becomes. `expired` is an approved grant past `expiresAt`;
  * only an `approved` grant before `expiresAt` gives access.
@@ -237,6 +259,14 @@ export const SupportGrant = Type.Object(
     expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
     revokedBy: Type.Optional(ClientId),
     revokedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    /** Granted at once without approval (`ticketId` is then the incident), and reviewed by a lead afterwards. */
+    breakGlass: Type.Boolean(),
+    /** A break-glass grant only: `unreviewed` until a support lead other than the requester reviews it. */
+    reviewStatus: Type.Optional(Type.Union([Type.Literal('unreviewed'), Type.Literal('reviewed')])),
+    reviewOutcome: Type.Optional(BreakGlassReviewOutcome),
+    reviewNote: Type.Optional(Type.String({ maxLength: 1000 })),
+    reviewedBy: Type.Optional(ClientId),
+    reviewedAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { additionalProperties: false },
 );

@@ -28,7 +28,7 @@ function edge(grantSeconds: number) {
   const key = { privateKey: pair.privateKey, publicJwk, jkt: jwkThumbprint(publicJwk) };
   let grant: SupportGrant = {
     id: randomUUID(), requester: 'engineer', customerId: 'cust-x', ticketId: 'TCK-3', reason: 'r', actions: ['orders:read'], durationSeconds: grantSeconds,
-    status: 'approved', requestedAt: new Date(approvedAt).toISOString(), expiresAt: new Date(approvedAt + grantSeconds * 1000).toISOString(),
+    status: 'approved', requestedAt: new Date(approvedAt).toISOString(), expiresAt: new Date(approvedAt + grantSeconds * 1000).toISOString(), breakGlass: false,
   };
   const store = { getSupportGrant: async () => ({ status: 200 as const, body: grant }) };
   const audit: AuditEntry[] = [];

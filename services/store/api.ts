@@ -1,6 +1,6 @@
 /** The store API: each route is one repository operation, its outcome mapped to the contract. */
 import {
-  CloudEvent, events, fromMinor, orderPlaced, OrderPlacedEvent, problem, spiffeId, toMinor, type AnyCloudEvent, type storeContract,
+  CloudEvent, events, fromMinor, maxBreakGlassSeconds, orderPlaced, OrderPlacedEvent, problem, spiffeId, toMinor, type AnyCloudEvent, type storeContract,
 } from '@msa-poc/contracts';
 import type { TSchema } from '@sinclair/typebox';
 import type { Caller, Handlers } from '@msa-poc/platform/service';
@@ -73,6 +73,13 @@ async function settled<R>(publication: Publication | undefined | (() => Publicat
 }
 
 const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? caller.service : 'public');
+
+/** The request and trace this change is part of, and the key the client proved at the edge, for its audit record. */
+const auditContext = (keyThumbprint: string | undefined): support.AuditContext => {
+  const requestId = currentContext()?.requestId;
+  const traceId = currentTraceId();
+  return { ...(keyThumbprint ? { keyThumbprint } : {}), ...(requestId ? { requestId } : {}), ...(traceId ? { traceId } : {}) };
+};
 
 const noLiveGrant = (grantId: string) => ({ status: 401 as const, body: problem('unauthenticated', `Support grant ${grantId} is not live (pending, rejected, revoked or expired); ask for access again.`) });
 
@@ -254,6 +261,38 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
           return { status: 200, body: { grant: log.grant, items: log.items, ...(log.nextAfter === undefined ? {} : { nextAfter: log.nextAfter }) } };
       }
     },
+
+    breakGlass: async ({ body }) => {
+      const { requester, keyThumbprint, ...request } = body;
+      const result = await support.breakGlass(db, { ...request, requester, now: now(), audit: auditContext(keyThumbprint) });
+      switch (result.outcome) {
+        case 'opened':
+          return { status: 201, body: result.grant };
+        case 'not-support':
+          return { status: 403, body: problem('supportRoleRequired', `Client ${requester} does not have the support role; an operator grants it with \`poc client add ${requester} … --role support\`.`) };
+        case 'too-long':
+          return { status: 422, body: problem('breakGlassTooLong', `Break-glass access lasts at most ${maxBreakGlassSeconds} seconds (15 minutes), not ${request.durationSeconds}; ask for ${maxBreakGlassSeconds} or less, and for longer access request it with approval (POST /v1/support/access-requests).`) };
+      }
+    },
+
+    reviewBreakGlass: async ({ params, body }) => {
+      const { by, keyThumbprint, ...review } = body;
+      const result = await support.reviewBreakGlass(db, { ...review, id: params.id, by, now: now(), audit: auditContext(keyThumbprint) });
+      switch (result.outcome) {
+        case 'reviewed':
+          return { status: 200, body: result.grant };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No break-glass grant ${params.id}; list grants with GET /v1/support/grants.`) };
+        case 'own-grant':
+          return { status: 403, body: problem('ownSupportRequest', `Client ${by} opened break-glass grant ${params.id}; another support lead must review it.`) };
+        case 'not-lead':
+          return { status: 403, body: problem('supportLeadRequired', `Client ${by} does not have the support-lead role; only a support lead may review break-glass access.`) };
+        case 'already-reviewed':
+          return { status: 409, body: problem('alreadyReviewed', `Break-glass grant ${params.id} was reviewed ${result.grant.reviewOutcome ?? ''} by ${result.grant.reviewedBy ?? 'a support lead'} at ${result.grant.reviewedAt ?? 'an earlier time'}; a review is not changed.`) };
+      }
+    },
+
+    listAllSupportGrants: async ({ query }) => ({ status: 200, body: { items: await support.listAllGrants(db, { limit: query.limit ?? 100, now: now() }) } }),
 
     appendAudit: async ({ body }) => ({ status: 200, body: { appended: await audit.appendAudit(db, body.records) } }),
 

@@ -6,8 +6,8 @@ import type { Database } from './database.js';
 import { migrate } from './migrate.js';
 import { registerClient } from './clients.js';
 import { getOrder, listOrders, placeOrder, type PricedOrder } from './repository.js';
-import { decide, getGrant, grantLog, listGrants, readUnderGrant, recordServedResponse, requestAccess, revoke } from './support.js';
 import { listAudit } from './audit.js';
+import { breakGlass, decide, getGrant, grantLog, listAllGrants, listGrants, readUnderGrant, recordServedResponse, requestAccess, reviewBreakGlass, revoke } from './support.js';
 import { backends, type Backend } from './test-databases.js';
 
 const jwk = { kty: 'EC' as const, crv: 'P-256' as const, x: 'x', y: 'y' };
@@ -86,6 +86,63 @@ function suite(backend: Backend) {
       assert.ok(all.some((g) => g.requester === 'both'));
       assert.ok(own.length > 0 && own.every((g) => g.requester === 'engineer'));
       assert.equal(await listGrants(db, { by: 'plain', limit: 100, now: at(0) }), 'forbidden');
+    });
+  });
+
+  describe('break-glass', () => {
+    const incident = { customerId: 'cust-x', incidentId: 'INC-1', reason: 'checkout down for this customer', durationSeconds: 900, audit: { requestId: 'req-bg' } };
+    const opened = async (requester = 'engineer', now = at(0)) => {
+      const result = await breakGlass(db, { ...incident, requester, now });
+      assert.equal(result.outcome, 'opened');
+      return (result as { grant: Awaited<ReturnType<typeof getGrant>> & object }).grant;
+    };
+
+    it('is live at once without approval, for its duration, flagged and unreviewed', async () => {
+      const grant = await opened();
+      assert.equal(grant.status, 'approved');
+      assert.equal(grant.breakGlass, true);
+      assert.equal(grant.reviewStatus, 'unreviewed');
+      assert.equal(grant.decidedBy, undefined, 'nobody approved it');
+      assert.equal(grant.ticketId, 'INC-1');
+      assert.equal(grant.expiresAt, at(900_000).toISOString());
+      assert.equal((await readUnderGrant(db, { id: grant.id, now: at(899_000) }, (tx) => getOrder(tx, orders.x as string))).outcome, 'read');
+      assert.deepEqual(await readUnderGrant(db, { id: grant.id, now: at(901_000) }, (tx) => getOrder(tx, orders.x as string)), { outcome: 'no-live-grant' });
+      const listed = await listAllGrants(db, { limit: 500, now: at(0) });
+      assert.equal(listed.find((g) => g.id === grant.id)?.breakGlass, true);
+      assert.ok(listed.some((g) => !g.breakGlass), 'an ordinary request is not flagged');
+    });
+
+    it('lasts at most 15 minutes, and only the support role may open it', async () => {
+      assert.deepEqual(await breakGlass(db, { ...incident, durationSeconds: 901, requester: 'engineer', now: at(0) }), { outcome: 'too-long' });
+      assert.deepEqual(await breakGlass(db, { ...incident, requester: 'lead', now: at(0) }), { outcome: 'not-support' });
+      // The table refuses a longer one too, whatever code writes it.
+      await assert.rejects(db.query(`INSERT INTO support_grants (id, requester, customer_id, ticket_id, reason, actions, duration_seconds, requested_at, status, expires_at, break_glass, review_status)
+        VALUES ($1, 'engineer', 'cust-x', 'INC-2', 'r', ARRAY['orders:read'], 1800, now(), 'approved', now() + interval '30 minutes', true, 'unreviewed')`, [randomUUID()]), /support_grants_break_glass_short/);
+    });
+
+    it('is reviewed once, by a lead who did not open it', async () => {
+      const own = await opened('both');
+      assert.deepEqual(await reviewBreakGlass(db, { id: own.id, by: 'both', outcome: 'justified', note: 'mine', now: at(1), audit: {} }), { outcome: 'own-grant' });
+      const grant = await opened();
+      assert.deepEqual(await reviewBreakGlass(db, { id: grant.id, by: 'plain', outcome: 'justified', note: 'n', now: at(1), audit: {} }), { outcome: 'not-lead' });
+      const reviewed = await reviewBreakGlass(db, { id: grant.id, by: 'lead', outcome: 'unjustified', note: 'no incident on record', now: at(60_000), audit: {} });
+      assert.equal(reviewed.outcome, 'reviewed');
+      const after = await getGrant(db, grant.id, at(60_000));
+      assert.deepEqual([after?.reviewStatus, after?.reviewOutcome, after?.reviewedBy, after?.reviewNote, after?.status], ['reviewed', 'unjustified', 'lead', 'no incident on record', 'approved'],
+        'a review does not end the grant; revocation does');
+      assert.equal((await reviewBreakGlass(db, { id: grant.id, by: 'both', outcome: 'justified', note: 'n', now: at(2), audit: {} })).outcome, 'already-reviewed');
+      const ordinary = await approved();
+      assert.deepEqual(await reviewBreakGlass(db, { id: ordinary, by: 'lead', outcome: 'justified', note: 'n', now: at(1), audit: {} }), { outcome: 'not-found' });
+    });
+
+    it('writes its audit record in the same transaction as the grant and the review', async () => {
+      const grant = await opened();
+      await reviewBreakGlass(db, { id: grant.id, by: 'lead', outcome: 'justified', note: 'incident INC-1 confirmed', now: at(1), audit: { keyThumbprint: 'jkt-lead' } });
+      const records = (await listAudit(db, { limit: 1000 })).filter((r) => r.target === `grant ${grant.id}`);
+      assert.deepEqual(records.map((r) => [r.action, r.actor, r.outcome]), [['support.break-glass', 'engineer', 'succeeded'], ['support.break-glass-review', 'lead', 'succeeded']]);
+      assert.match(records[0]?.detail ?? '', /break-glass for customer cust-x \(incident INC-1, 900 s, unreviewed\)/);
+      assert.equal(records[0]?.requestId, 'req-bg');
+      assert.equal(records[1]?.keyThumbprint, 'jkt-lead');
     });
   });
 
