@@ -1,23 +1,26 @@
 /**
  * The program of a process that hosts several services (`poc up --topology colocated` or a
  * topology file): `node host.js store orders integration gateway` starts those components, in
- * that order, in this one process. Each runs exactly as it does alone (services/NAME/main.ts).
+ * that order, in this one process. Each runs exactly as it does alone: its definition is the one
+ * its own entry point runs (services/NAME/service.ts), found by the contract it serves, so a
+ * service added to the topology is hosted without a line here.
  */
-import { isServiceName } from '@msa-poc/contracts';
-import { runHost } from '@msa-poc/platform/host';
-import { gatewayService } from '@msa-poc/gateway/service';
-import { integrationService } from '@msa-poc/integration/service';
-import { ordersService } from '@msa-poc/orders/service';
-import { partnerService } from '@msa-poc/partner/service';
-import { storeService } from '@msa-poc/store/service';
+import { pathToFileURL } from 'node:url';
+import { isServiceName, serviceNames, type ServiceName } from '@msa-poc/contracts';
+import { runHost, type AnyDefinition } from '@msa-poc/platform/host';
+import { serviceEntryPoint } from './system.js';
 
-const definitions = { gateway: gatewayService, orders: ordersService, store: storeService, integration: integrationService, partner: partnerService };
+async function definitionOf(name: ServiceName): Promise<AnyDefinition> {
+  const module = (await import(pathToFileURL(serviceEntryPoint(name).replace(/main\.js$/, 'service.js')).href)) as Record<string, unknown>;
+  const found = Object.values(module).find((value): value is AnyDefinition => (value as AnyDefinition | undefined)?.contract?.service === name);
+  if (!found) throw new Error(`services/${name}/service.ts exports no service definition for ${name} (defineService with its contract)`);
+  return found;
+}
 
 const names = process.argv.slice(2);
-// A synthetic service runs alone, in its own program: only the declared ones can share a process.
-const unknown = names.filter((name) => !isServiceName(name) || !Object.hasOwn(definitions, name));
+const unknown = names.filter((name) => !isServiceName(name));
 if (names.length === 0 || unknown.length > 0) {
-  process.stderr.write(`usage: host.js SERVICE...  (services: ${Object.keys(definitions).join(', ')}${unknown.length > 0 ? `; unknown: ${unknown.join(', ')}` : ''})\n`);
+  process.stderr.write(`usage: host.js SERVICE...  (services: ${serviceNames.join(', ')}${unknown.length > 0 ? `; unknown: ${unknown.join(', ')}` : ''})\n`);
   process.exit(2);
 }
-await runHost(names.map((name) => definitions[name as keyof typeof definitions]));
+await runHost(await Promise.all((names as ServiceName[]).map(definitionOf)));

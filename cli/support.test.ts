@@ -9,7 +9,7 @@ const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
 const ask = (customerId: string) => ({ customerId, ticketId: 'TCK-1001', reason: 'the customer cannot find an order', actions: ['orders:read'], durationSeconds: 600 });
 
-interface Grant { id: string; status: string; requester: string; expiresAt?: string }
+interface Grant { id: string; status: string; requester: string; expiresAt?: string; breakGlass: boolean; reviewStatus?: string; reviewOutcome?: string; reviewedBy?: string }
 
 for (const profile of ['embedded', 'production'] as const) {
   describe(`support access end to end (${profile})`, () => {
@@ -103,8 +103,53 @@ for (const profile of ['embedded', 'production'] as const) {
       assert.ok(items.some((r) => r.actor === 'both-roles' && r.action === 'support.approve' && r.outcome === 'refused'));
       assert.ok(items.some((r) => r.actor === 'lead' && r.action === 'support.approve' && r.outcome === 'succeeded'));
       assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'support.exchange' && r.outcome === 'refused'));
-      assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'auth.request' && /acting for customer cust-x under grant/.test(r.detail ?? '')));
+      assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'support.read' && r.outcome === 'succeeded' && /^for customer cust-x under grant .* \(ticket TCK-1001\); 200; clear .*; masked /.test(r.detail ?? '')));
       assert.ok(items.some((r) => r.actor === 'engineer' && r.action === 'auth.request' && r.outcome === 'refused' && /no longer live/.test(r.detail ?? '')));
+    });
+
+    test('break-glass opens access at once for at most 15 minutes, flagged and unreviewed until another lead reviews it', async () => {
+      const incident = { customerId: 'cust-x', incidentId: 'INC-77', reason: 'checkout failing for this customer', durationSeconds: 900 };
+      const tooLong = await engineer.call<{ type: string; detail: string }>('POST', '/v1/support/break-glass', { body: { ...incident, durationSeconds: 901 } });
+      assert.equal(tooLong.status, 422);
+      assert.match(tooLong.body.type, /break-glass-too-long/);
+      assert.match(tooLong.body.detail, /at most 900 seconds.*request it with approval/);
+      assert.equal((await system.api.call('POST', '/v1/support/break-glass', { body: incident })).status, 403, 'a client without the support role cannot break the glass');
+
+      const started = Date.now();
+      const opened = await engineer.call<Grant>('POST', '/v1/support/break-glass', { body: incident });
+      assert.equal(opened.status, 201, JSON.stringify(opened.body));
+      assert.deepEqual([opened.body.status, opened.body.breakGlass, opened.body.reviewStatus], ['approved', true, 'unreviewed']);
+      const lifetime = Date.parse(opened.body.expiresAt ?? '') - started;
+      assert.ok(lifetime <= 900_000 + 5_000 && lifetime > 850_000, `expires ${lifetime} ms after the request`);
+      const token = await supportToken(opened.body);
+      assert.equal((await engineer.call('GET', `/v1/orders/${orders.x}`, { token })).status, 200, 'usable without approval');
+      assert.equal((await engineer.call('GET', `/v1/orders/${orders.y}`, { token })).status, 404, 'and still only for its customer');
+
+      const ownBreak = await both.call<Grant>('POST', '/v1/support/break-glass', { body: incident });
+      const selfReview = await both.call<{ type: string }>('POST', `/v1/support/break-glass/${ownBreak.body.id}/review`, { body: { outcome: 'justified', note: 'mine' } });
+      assert.equal(selfReview.status, 403, 'a lead cannot review its own break-glass');
+      assert.match(selfReview.body.type, /own-support-request/);
+      assert.equal((await engineer.call('POST', `/v1/support/break-glass/${opened.body.id}/review`, { body: { outcome: 'justified', note: 'n' } })).status, 403);
+
+      const listed = await lead.call<{ items: Grant[] }>('GET', '/v1/support/grants');
+      assert.deepEqual(listed.body.items.find((g) => g.id === opened.body.id)?.reviewStatus, 'unreviewed');
+      const reviewed = await lead.call<Grant>('POST', `/v1/support/break-glass/${opened.body.id}/review`, { body: { outcome: 'justified', note: 'incident INC-77 confirmed' } });
+      assert.equal(reviewed.status, 200, JSON.stringify(reviewed.body));
+      assert.deepEqual([reviewed.body.reviewStatus, reviewed.body.reviewOutcome, reviewed.body.reviewedBy], ['reviewed', 'justified', 'lead']);
+      const again = await both.call<{ detail: string }>('POST', `/v1/support/break-glass/${opened.body.id}/review`, { body: { outcome: 'unjustified', note: 'n' } });
+      assert.equal(again.status, 409);
+      assert.match(again.body.detail, /reviewed justified by lead/);
+      const mine = await engineer.call<{ items: Grant[] }>('GET', '/v1/support/grants');
+      assert.equal(mine.body.items.find((g) => g.id === opened.body.id)?.breakGlass, true, 'the flag shows in the grant list');
+
+      const audit = ((await (await fetch(`http://127.0.0.1:${system.config.endpoints.gateway.adminPort}/audit?limit=1000`)).json()) as { items: { actor: string; action: string; outcome: string; target?: string; detail?: string; keyThumbprint?: string }[] }).items;
+      const opening = audit.find((r) => r.action === 'support.break-glass' && r.target === `grant ${opened.body.id}`);
+      assert.equal(opening?.outcome, 'succeeded');
+      assert.match(opening?.detail ?? '', /break-glass for customer cust-x \(incident INC-77, 900 s, unreviewed\)/);
+      assert.ok(opening?.keyThumbprint, 'names the key that opened it');
+      assert.ok(audit.some((r) => r.action === 'support.break-glass' && r.outcome === 'refused' && r.actor === 'engineer'), 'the refused 901 s attempt is audited');
+      assert.ok(audit.some((r) => r.action === 'support.break-glass-review' && r.actor === 'lead' && r.outcome === 'succeeded' && r.target === `grant ${opened.body.id}`));
+      assert.ok(audit.some((r) => r.action === 'support.break-glass-review' && r.actor === 'both-roles' && r.outcome === 'refused'));
     });
 
     test('poc support drives the same endpoints from the command line', { skip: profile === 'production' && 'the same code path as embedded' }, () => {
@@ -137,6 +182,20 @@ for (const profile of ['embedded', 'production'] as const) {
       const grants = run('support', 'grants', '--client', 'cli-engineer');
       assert.ok((JSON.parse(grants.stdout) as Grant[]).some((g) => g.id === id && g.status === 'approved'));
       assert.equal(run('support', 'revoke', id, '--client', 'cli-engineer').status, 0);
+      const broken = run('support', 'break-glass', '--client', 'cli-engineer', '--customer', 'cust-x', '--incident', 'INC-9', '--reason', 'outage');
+      assert.equal(broken.status, 0, broken.stderr);
+      const glass = JSON.parse(broken.stdout) as Grant;
+      assert.deepEqual([glass.status, glass.breakGlass, glass.reviewStatus], ['approved', true, 'unreviewed']);
+      const tooLong = run('support', 'break-glass', '--client', 'cli-engineer', '--customer', 'cust-x', '--incident', 'INC-9', '--reason', 'outage', '--duration', '1800');
+      assert.equal(tooLong.status, 1);
+      assert.match(tooLong.stderr, /refused \(422\): Break-glass access lasts at most 900 seconds/);
+      assert.equal(run('support', 'review', glass.id, '--client', 'cli-engineer', '--outcome', 'justified', '--note', 'mine').status, 1);
+      const review = run('support', 'review', glass.id, '--client', 'lead', '--outcome', 'justified', '--note', 'outage confirmed');
+      assert.equal(review.status, 0, review.stderr);
+      assert.equal((JSON.parse(review.stdout) as Grant).reviewStatus, 'reviewed');
+      const badOutcome = run('support', 'review', glass.id, '--client', 'lead', '--outcome', 'maybe', '--note', 'n');
+      assert.equal(badOutcome.status, 2);
+      assert.match(badOutcome.stderr, /--outcome justified or unjustified, not "maybe"/);
       const missing = run('support', 'request', '--client', 'cli-engineer');
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /needs --customer, --ticket and --reason/);

@@ -42,6 +42,8 @@ export interface StartOptions {
   readonly extraEnv?: Record<string, string>;
   /** Which services share a process; default: each its own (split). */
   readonly placement?: Placement;
+  /** Node options for every service process that NODE_OPTIONS may not carry, e.g. --cpu-prof. */
+  readonly execArgv?: readonly string[];
 }
 
 export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../${serviceEntry(name).program ?? `services/${name}`}/dist/main.js`, import.meta.url));
@@ -123,7 +125,7 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
     exits.delete(host.name);
     const single = host.services.length === 1 ? (host.services[0] as ServiceName) : undefined;
     // POC_SERVICE tells a program that runs several services (the synthetic one) which it is.
-    const child = spawn(process.execPath, [...((single && serviceEntry(single).nodeFlags) || []), '--enable-source-maps', ...commandOf(host)], { env: single ? { ...env, POC_SERVICE: single } : env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const child = spawn(process.execPath, [...((single && serviceEntry(single).nodeFlags) || []), '--enable-source-maps', ...(options.execArgv ?? []), ...commandOf(host)], { env: single ? { ...env, POC_SERVICE: single } : env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(serviceOfLine(host, line), line));
     }

@@ -11,6 +11,7 @@ import type { Logger } from '@msa-poc/platform/telemetry';
 import { validate } from '@msa-poc/platform/validation';
 import type { DeadLetterSource } from './dead-letters.js';
 import type { PageAssets } from './page.js';
+import type { SupportGrantSource } from './support-grants.js';
 import type { SpanStore } from './span-store.js';
 import type { TrafficWindow } from './traffic.js';
 
@@ -39,6 +40,10 @@ export const DeadLettersQuery = Type.Object({ limit: Type.Optional(Type.Integer(
 
 export const DeadLetterParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'The dead letter id.' }) }, { additionalProperties: false });
 
+export const SupportGrantsQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false });
+
+export const SupportGrantParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'The grant id.' }) }, { additionalProperties: false });
+
 /** How far back the RED charts reach. */
 const seriesMs = 5 * 60_000;
 
@@ -64,6 +69,7 @@ export interface ApiOptions {
   readonly spans: SpanStore;
   readonly traffic: TrafficWindow;
   readonly deadLetters: DeadLetterSource;
+  readonly supportGrants: SupportGrantSource;
   readonly page: PageAssets;
   readonly log: Logger;
   /** The port the page is served on, once known: requests must name this console as their host. */
@@ -100,7 +106,7 @@ function checkOrigin(request: FastifyRequest, port: number): void {
 }
 
 export function createApi(options: ApiOptions): FastifyInstance {
-  const { spans, traffic, deadLetters, page, log } = options;
+  const { spans, traffic, deadLetters, supportGrants, page, log } = options;
   const app: FastifyInstance = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -179,6 +185,16 @@ export function createApi(options: ApiOptions): FastifyInstance {
     if (answer.status === 200) return answer.body;
     // The store's problem, as the store put it: it knows why.
     return sendProblem(request, reply, answer.body);
+  });
+
+  app.get('/api/support/grants', async (request) => {
+    const { limit = 100 } = parse(SupportGrantsQuery, request.query, 'query');
+    return { generatedAtUnixMs: Date.now(), items: await supportGrants.list(limit) };
+  });
+
+  app.get('/api/support/grants/:id', async (request) => {
+    const { id } = parse(SupportGrantParams, request.params, 'path');
+    return supportGrants.detail(id);
   });
 
   return app;

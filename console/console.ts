@@ -1,7 +1,8 @@
 /**
  * The console: an OTLP/HTTP trace receiver and a live dashboard, both on loopback only. Spans go
  * into a bounded store (for traces and waterfalls) and a sliding traffic window (for the service
- * map and the RED charts); dead letters are read from, and replayed through, the store service.
+ * map and the RED charts); dead letters are read from, and replayed through, the store service, and
+ * support access requests and grants are read from it.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -11,6 +12,7 @@ import { createApi } from './api.js';
 import { defaultConsolePort, defaultOtlpPort } from './config.js';
 import { noDeadLetters, storeDeadLetters, type DeadLetterSource } from './dead-letters.js';
 import { loadPageAssets } from './page.js';
+import { noSupportGrants, storeSupportGrants, type SupportGrantSource } from './support-grants.js';
 import { createOtlpReceiver } from './receiver.js';
 import { defaultSpanStoreLimits, SpanStore, type SpanStoreLimits } from './span-store.js';
 import { defaultTrafficOptions, TrafficWindow, type TrafficOptions } from './traffic.js';
@@ -34,6 +36,8 @@ export interface ConsoleOptions {
   readonly log?: Logger;
   /** Replaces the store as the source of dead letters (tests). */
   readonly deadLetters?: DeadLetterSource;
+  /** Replaces the store as the source of support grants (tests). */
+  readonly supportGrants?: SupportGrantSource;
 }
 
 export interface RunningConsole {
@@ -54,9 +58,12 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   const traffic = new TrafficWindow({ ...defaultTrafficOptions, ...options.traffic });
   const deadLetters = options.deadLetters
     ?? (options.storeUrl !== undefined && options.pkiDir !== undefined ? storeDeadLetters({ url: options.storeUrl, pkiDir: options.pkiDir }) : noDeadLetters);
+  const supportGrants = options.supportGrants
+    ?? (options.storeUrl !== undefined && options.pkiDir !== undefined ? storeSupportGrants({ url: options.storeUrl, pkiDir: options.pkiDir }) : noSupportGrants);
+  const closeSources = () => Promise.all([deadLetters.close(), supportGrants.close()]);
 
   let pagePort = 0;
-  const api = createApi({ spans, traffic, deadLetters, page: await loadPageAssets(), log, port: () => pagePort });
+  const api = createApi({ spans, traffic, deadLetters, supportGrants, page: await loadPageAssets(), log, port: () => pagePort });
   const receiver = createOtlpReceiver({
     maxBodyBytes: options.maxOtlpBodyBytes ?? 8 * 1024 * 1024,
     log,
@@ -72,7 +79,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   try {
     await api.listen({ port: wantedPort, host });
   } catch (error) {
-    await deadLetters.close();
+    await closeSources();
     throw listenError(error, 'the console', wantedPort, 'POC_CONSOLE_PORT');
   }
   pagePort = (api.server.address() as AddressInfo).port;
@@ -87,7 +94,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     });
   } catch (error) {
     await api.close();
-    await deadLetters.close();
+    await closeSources();
     throw listenError(error, "the console's OTLP receiver", wantedOtlpPort, 'POC_CONSOLE_OTLP_PORT');
   }
   const otlpPort = (receiver.address() as AddressInfo).port;
@@ -100,7 +107,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     stop: () => {
       stopping ??= (async () => {
         await Promise.all([api.close(), closeServer(receiver)]);
-        await deadLetters.close();
+        await closeSources();
       })();
       return stopping;
     },

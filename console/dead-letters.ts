@@ -2,10 +2,8 @@
  * The dead letters, as the store holds them: read and replayed through the store's typed client,
  * over mutual TLS with the console's own certificate, so the store knows (and audits) who asked.
  */
-import { storeContract, type DeadLetter, type DeadLetterReplay, type Problem } from '@msa-poc/contracts';
-import { createClient, type ClientHandle } from '@msa-poc/platform/client';
-import { ProblemError } from '@msa-poc/platform/errors';
-import { loadIdentity, tlsClientOptions } from '@msa-poc/platform/identity';
+import type { DeadLetter, DeadLetterReplay, Problem } from '@msa-poc/contracts';
+import { lazyStoreClient, notConnected, type StoreAccess } from './store-client.js';
 
 export type DeadLetterView = DeadLetter & { readonly replay?: DeadLetterReplay };
 
@@ -17,20 +15,8 @@ export interface DeadLetterSource {
   close(): Promise<void>;
 }
 
-export interface StoreAccess {
-  /** Where the store listens, e.g. `https://127.0.0.1:8102`. */
-  readonly url: string;
-  /** The folder of the local CA, holding `console.crt` and `console.key`. */
-  readonly pkiDir: string;
-}
-
-/** Reads the certificate on first use, so that a console started before `poc up` created it recovers by itself. */
 export function storeDeadLetters(store: StoreAccess): DeadLetterSource {
-  let handle: ClientHandle<typeof storeContract> | undefined;
-  const client = () => {
-    handle ??= createClient(storeContract, { origin: store.url, peer: 'store', connect: consoleTls(store.pkiDir), timeoutMs: 5_000 });
-    return handle.client;
-  };
+  const { client, close } = lazyStoreClient(store);
   return {
     async list(limit) {
       const [letters, replays] = await Promise.all([
@@ -47,27 +33,13 @@ export function storeDeadLetters(store: StoreAccess): DeadLetterSource {
     async replay(id) {
       return client().replayDeadLetter({ params: { id } });
     },
-    async close() {
-      await handle?.close();
-    },
+    close,
   };
-}
-
-function consoleTls(pkiDir: string): ReturnType<typeof tlsClientOptions> {
-  try {
-    return tlsClientOptions(loadIdentity(pkiDir, 'console'), 'store');
-  } catch (error) {
-    throw new ProblemError('unavailable', `The console has no certificate to call the store with: ${(error as Error).message}.`, { cause: error });
-  }
 }
 
 /** A console started alone, with no system behind it: every dead-letter call explains what is missing. */
 export const noDeadLetters: DeadLetterSource = {
-  list: () => Promise.reject(notConnected()),
-  replay: () => Promise.reject(notConnected()),
+  list: () => Promise.reject(notConnected('dead letters')),
+  replay: () => Promise.reject(notConnected('dead letters')),
   close: async () => undefined,
 };
-
-function notConnected(): ProblemError {
-  return new ProblemError('unavailable', 'This console was started without a store, so it cannot show dead letters. Start it with the system (`npx poc up`), or pass `storeUrl` and `pkiDir` to startConsole.');
-}

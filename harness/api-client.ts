@@ -36,6 +36,9 @@ export function loadOrCreateClientKey(dir: string, name: string): ClientKey {
   return { privateKey, publicJwk: parsePublicJwk(publicPart) };
 }
 
+/** What a scenario needs of the API: a call. A bare HTTP caller without OAuth fits too (the bench's floor). */
+export type ApiCaller = Pick<ApiClient, 'call'>;
+
 export class ApiClient {
   readonly #agent: Agent;
   #token: { value: string; refreshAt: number } | undefined;

@@ -61,10 +61,16 @@ interface Completion {
 }
 
 /** A 429 is the system refusing service: counted as a failure, or a rate limit would pass for capacity. */
-const served = (status: number) => status < 500 && status !== 429;
+export const served = (status: number) => status < 500 && status !== 429;
 
 const fmtShare = (share: number) => `${(share * 100).toFixed(0)} %`;
 const errorRateOf = (r: LoadResult) => (r.intended === 0 ? 0 : round(r.failed / r.intended, 4));
+
+/** One step of the capacity search: what the client measured at `rps`, with each service's load over the step. */
+export const capacityPoint = (rps: number, result: LoadResult, loads: readonly ServiceLoad[]): CapacityPoint => ({
+  offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99, errorRate: errorRateOf(result),
+  perService: Object.fromEntries(loads.map((l) => [l.service, { elu: l.elu, cpuShare: l.cpuShare, p99Ms: l.p99Ms }])), limitedByClient: result.client.limitedByClient,
+});
 
 /**
  * `readOrder` reads an order back for the integrity audit: straight from the store when this run
@@ -145,10 +151,7 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
     const result = await load(rps, d.stepMs);
     const loads = await monitor.stop();
     notePeaks(loads);
-    const point: CapacityPoint = {
-      offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99, errorRate: errorRateOf(result),
-      perService: Object.fromEntries(loads.map((l) => [l.service, { elu: l.elu, cpuShare: l.cpuShare, p99Ms: l.p99Ms }])), limitedByClient: result.client.limitedByClient,
-    };
+    const point = capacityPoint(rps, result, loads);
     progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %, busiest ${loads.slice().sort((a, b) => b.elu - a.elu)[0]?.service ?? '?'}`);
     return point;
   };

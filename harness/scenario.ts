@@ -6,7 +6,7 @@
  * `ctx.placeOrder` is recorded for the integrity audit: acknowledged, failed, or indeterminate.
  */
 import type { Order, PlaceOrderInput, ServiceName } from '@msa-poc/contracts';
-import type { ApiClient, ApiResponse } from './api-client.js';
+import type { ApiCaller, ApiResponse } from './api-client.js';
 import type { Operation } from './load.js';
 
 export interface Placement {
@@ -18,8 +18,8 @@ export interface Placement {
 }
 
 export interface ScenarioContext {
-  /** The public API, as a real OAuth client with DPoP proofs. */
-  readonly api: ApiClient;
+  /** The public API: a real OAuth client with DPoP proofs (or, in the bench's bare floor, plain HTTP). */
+  readonly api: ApiCaller;
   /** Aborts at the request's deadline: pass it to every call. */
   readonly signal: AbortSignal;
   /** Seeded: the same seed replays the same choices. */
@@ -100,7 +100,7 @@ export class ScenarioRunner {
   readonly #cumulative: number[];
   #keys = 0;
 
-  constructor(private readonly api: ApiClient, seed: number, readonly definition: ScenarioDefinition = defaultScenario) {
+  constructor(private readonly api: ApiCaller, seed: number, readonly definition: ScenarioDefinition = defaultScenario) {
     this.#random = seededRandom(seed);
     this.#runId = `${seed.toString(36)}-${Date.now().toString(36)}`;
     this.#names = Object.keys(definition.operations);

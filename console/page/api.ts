@@ -1,10 +1,10 @@
 /** The page's view of the console API: typed reads and the one write, with problems turned into messages. */
-import type { DeadLetterReplay } from '@msa-poc/contracts';
+import type { DeadLetterReplay, SupportGrant } from '@msa-poc/contracts';
 import type { DeadLetterView } from '../dead-letters.js';
 import type { SpanStoreStats, TraceDetail, TraceSummary } from '../span-store.js';
 import type { EdgeTraffic, ServiceTraffic } from '../traffic.js';
 
-export type { DeadLetterReplay, DeadLetterView, EdgeTraffic, ServiceTraffic, SpanStoreStats, TraceDetail, TraceSummary };
+export type { DeadLetterReplay, DeadLetterView, SupportGrant, EdgeTraffic, ServiceTraffic, SpanStoreStats, TraceDetail, TraceSummary };
 export type { WaterfallSpan } from '../span-store.js';
 export type { SeriesPoint } from '../traffic.js';
 
@@ -14,6 +14,11 @@ export interface ServicesAnswer {
   readonly generatedAtUnixMs: number;
   readonly services: ServiceTraffic[];
   readonly spans: SpanStoreStats;
+}
+
+export interface SupportGrantsAnswer {
+  readonly generatedAtUnixMs: number;
+  readonly items: SupportGrant[];
 }
 
 export interface EdgesAnswer {

@@ -1,12 +1,13 @@
-/** The console page: the service map and RED charts, recent traces, and the dead letters. */
+/** The console page: the service map and RED charts, recent traces, the dead letters, and support access. */
 import { render } from 'preact';
-import { getJson, type EdgesAnswer, type ServicesAnswer } from './api.js';
+import { getJson, type EdgesAnswer, type ServicesAnswer, type SupportGrantsAnswer } from './api.js';
 import { RedCharts } from './charts.js';
 import { DeadLetters } from './dead-letters.js';
 import { formatClock } from './format.js';
 import { html } from './html.js';
 import { usePolling } from './polling.js';
 import { ServiceMap } from './service-map.js';
+import { BreakGlassBanner, SupportAccess } from './support.js';
 import { Traces } from './traces.js';
 
 const refreshMs = 3000;
@@ -24,6 +25,7 @@ function StoreStatus({ answer }: { answer: ServicesAnswer }) {
 function App() {
   const services = usePolling((signal) => getJson<ServicesAnswer>('/api/services', { windowSeconds: 60 }, signal), refreshMs);
   const edges = usePolling((signal) => getJson<EdgesAnswer>('/api/edges', { windowSeconds: 60 }, signal), refreshMs);
+  const grants = usePolling((signal) => getJson<SupportGrantsAnswer>('/api/support/grants', { limit: 200 }, signal), refreshMs);
   const problem = services.error ?? edges.error;
   return html`
     <div class="layout">
@@ -32,6 +34,7 @@ function App() {
         ${services.data ? html`<${StoreStatus} answer=${services.data} />` : null}
         ${problem ? html`<p class="error" role="alert">${problem}</p>` : null}
       </header>
+      <${BreakGlassBanner} grants=${grants.data?.items ?? []} />
       <main>
         <section class="panel" aria-labelledby="map-title">
           <h2 id="map-title">Service map <span class="muted">last 60 s</span></h2>
@@ -40,6 +43,10 @@ function App() {
         <section class="panel" aria-labelledby="red-title">
           <h2 id="red-title">Rate, errors, duration <span class="muted">per service, last 5 min</span></h2>
           ${services.data ? html`<${RedCharts} services=${services.data.services} />` : html`<p class="muted">Loading…</p>`}
+        </section>
+        <section class="panel" aria-labelledby="support-title">
+          <h2 id="support-title">Support access</h2>
+          <${SupportAccess} grants=${grants.data?.items ?? []} error=${grants.error} loaded=${grants.data !== undefined} />
         </section>
         <section class="panel" aria-labelledby="traces-title">
           <h2 id="traces-title">Traces</h2>

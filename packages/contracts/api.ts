@@ -3,11 +3,14 @@ import { Type } from '@sinclair/typebox';
 import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { RelayQuery, RelayReply } from './synthetic.js';
+import { orderPagePolicy, orderPolicy, problemViews, productListPolicy } from './masking.js';
 import {
-  Ack, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList,
+  Ack, BreakGlassRequest, BreakGlassReview, FulfilmentCallback, IdempotencyKey, ListOrdersQuery, Order, OrderPage, OrderParams, PlaceOrderInput, ProductList, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery,
 } from './schemas.js';
 
 const authErrors = { 401: Problem, 403: Problem, 429: Problem } as const;
+/** Every problem a support request can be answered with, its own refusals and its dependencies' failures alike. */
+const supportProblems = problemViews(400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504);
 
 const OAuthError = Type.Object(
   { error: Type.String(), error_description: Type.Optional(Type.String()) },
@@ -30,7 +33,7 @@ const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Stri
 
 export const apiContract = contract({
   service: 'gateway',
-  version: '2.1.0',
+  version: '3.1.0',
   routes: {
     token: route({
       method: 'POST', path: '/oauth/token',
@@ -47,6 +50,7 @@ export const apiContract = contract({
     listProducts: route({
       method: 'GET', path: '/v1/products', summary: 'The catalog.',
       responses: { 200: ProductList, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
+      support: { ...supportProblems, 200: productListPolicy },
     }),
     placeOrder: route({
       method: 'POST', path: '/v1/orders', summary: 'Place an order. The same Idempotency-Key and body return the same order.',
@@ -57,10 +61,12 @@ export const apiContract = contract({
     getOrder: route({
       method: 'GET', path: '/v1/orders/:id', summary: 'One order.',
       params: OrderParams, responses: { 200: Order, 404: Problem, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
+      support: { ...supportProblems, 200: orderPolicy },
     }),
     listOrders: route({
       method: 'GET', path: '/v1/orders', summary: "A customer's orders, newest first, by cursor.",
       query: ListOrdersQuery, responses: { 200: OrderPage, 400: Problem, 404: Problem, ...authErrors }, callers: 'public', scope: 'orders:read', idempotent: true,
+      support: { ...supportProblems, 200: orderPagePolicy },
     }),
     cancelOrder: route({
       method: 'POST', path: '/v1/orders/:id/cancel', summary: 'Cancel an order; 409 where its state forbids it.',
@@ -85,6 +91,19 @@ export const apiContract = contract({
     listSupportGrants: route({
       method: 'GET', path: '/v1/support/grants', summary: 'Access requests and grants, newest first: a support lead sees every one, an engineer their own.',
       responses: { 200: SupportGrantList, 401: Problem, 403: Problem, 429: Problem }, callers: 'public', idempotent: true,
+    }),
+    getSupportGrantLog: route({
+      method: 'GET', path: '/v1/support/grants/:id/log', summary: 'Every response served under a grant, exactly as served (masked), oldest first, with its audit position, a page at a time (`after` the last position seen): for the requester and support leads.',
+      params: GrantParams, query: SupportGrantLogQuery, responses: { 200: SupportGrantLog, 401: Problem, 403: Problem, 404: Problem, 429: Problem }, callers: 'public', idempotent: true,
+    }),
+    breakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass',
+      summary: 'A support engineer opens access to one customer at once, for an incident, without approval: at most 900 seconds (15 minutes; longer is refused with break-glass-too-long), audited as break-glass and unreviewed until a support lead reviews it.',
+      body: BreakGlassRequest, responses: { 201: SupportGrant, 422: Problem, ...supportErrors }, callers: 'public', idempotent: false,
+    }),
+    reviewBreakGlass: route({
+      method: 'POST', path: '/v1/support/break-glass/:id/review', summary: 'A support lead other than the requester reviews a break-glass grant after the fact: justified or not, with a note.',
+      params: GrantParams, body: BreakGlassReview, responses: { 200: SupportGrant, ...supportErrors }, callers: 'public', idempotent: false,
     }),
     partnerCallback: route({
       method: 'POST', path: '/v1/partner/callbacks', summary: "The partner's fulfilment callback, signed with HTTP Message Signatures (RFC 9421, Ed25519).",

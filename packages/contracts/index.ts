@@ -6,6 +6,7 @@ export * from './problems.js';
 export * from './schemas.js';
 export * from './money.js';
 export * from './events.js';
+export * from './masking.js';
 export { storeContract, PricedOrder, DeadLetter, DeadLetterReplay } from './store.js';
 export { ordersContract } from './orders.js';
 export { integrationContract } from './integration.js';

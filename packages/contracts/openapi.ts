@@ -31,6 +31,8 @@ function operation(name: string, r: RouteSpec): Json {
     ...(r.scope ? { security: [{ dpop: [r.scope] }] } : {}),
     'x-callers': r.callers,
     'x-idempotent': r.idempotent,
+    // What a support token is served of each response: fields the view does not name are not served.
+    ...(r.support ? { 'x-support-view': r.support } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
  * server, client, validator and document is derived from that declaration.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { SupportView } from './masking.js';
 import type { ServiceName, WorkloadName } from './topology.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -20,6 +21,8 @@ export interface RouteSpec {
   readonly query?: TSchema;
   readonly headers?: TSchema;
   readonly body?: TSchema;
+  /** The largest request body this route takes, in bytes, when it is not the server's default (64 KiB). */
+  readonly bodyLimit?: number;
   /** How the body is encoded: JSON unless a standard says otherwise (OAuth's token endpoint takes a form). */
   readonly bodyMediaType?: 'application/json' | 'application/x-www-form-urlencoded';
   /** Every status this route can answer, with its body schema. */
@@ -29,6 +32,8 @@ export interface RouteSpec {
   readonly scope?: Scope;
   /** True when repeating the call cannot change the outcome: only these are retried. */
   readonly idempotent: boolean;
+  /** What a support token is served of each response (masking.ts); a route or status without one is masked entirely. */
+  readonly support?: SupportView;
 }
 
 export interface ServiceContract<Name extends ServiceName = ServiceName, Routes extends Record<string, RouteSpec> = Record<string, RouteSpec>> {

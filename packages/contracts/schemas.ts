@@ -217,6 +217,28 @@ export const SupportAccessRequest = Type.Object(
 );
 export type SupportAccessRequest = Static<typeof SupportAccessRequest>;
 
+/** Break-glass: access at once, for an incident, without approval, and short. */
+export const maxBreakGlassSeconds = 900;
+
+export const BreakGlassRequest = Type.Object(
+  {
+    customerId: CustomerId,
+    incidentId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:#-]+$' }),
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    durationSeconds: Type.Integer({ minimum: 60 }),
+  },
+  { additionalProperties: false },
+);
+export type BreakGlassRequest = Static<typeof BreakGlassRequest>;
+
+/** A lead's verdict on a break-glass grant after the fact: was opening it justified? */
+export const BreakGlassReviewOutcome = Type.Union([Type.Literal('justified'), Type.Literal('unjustified')]);
+export const BreakGlassReview = Type.Object(
+  { outcome: BreakGlassReviewOutcome, note: Type.String({ minLength: 1, maxLength: 1000 }) },
+  { additionalProperties: false },
+);
+export type BreakGlassReview = Static<typeof BreakGlassReview>;
+
 /**
  * An access request and the grant it becomes. `expired` is an approved grant past `expiresAt`;
  * only an `approved` grant before `expiresAt` gives access.
@@ -237,8 +259,45 @@ export const SupportGrant = Type.Object(
     expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
     revokedBy: Type.Optional(ClientId),
     revokedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    /** Granted at once without approval (`ticketId` is then the incident), and reviewed by a lead afterwards. */
+    breakGlass: Type.Boolean(),
+    /** A break-glass grant only: `unreviewed` until a support lead other than the requester reviews it. */
+    reviewStatus: Type.Optional(Type.Union([Type.Literal('unreviewed'), Type.Literal('reviewed')])),
+    reviewOutcome: Type.Optional(BreakGlassReviewOutcome),
+    reviewNote: Type.Optional(Type.String({ maxLength: 1000 })),
+    reviewedBy: Type.Optional(ClientId),
+    reviewedAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { additionalProperties: false },
 );
 export type SupportGrant = Static<typeof SupportGrant>;
 export const SupportGrantList = Type.Object({ items: Type.Array(SupportGrant) }, { additionalProperties: false });
+
+/** One response served under a support grant, exactly as served (masked), with its audit record's position. */
+export const ServedSupportResponse = Type.Object(
+  {
+    auditPosition: Type.Integer({ minimum: 1 }),
+    servedAt: Type.String({ format: 'date-time' }),
+    route: Type.String({ maxLength: 256 }),
+    status: Type.Integer({ minimum: 100, maximum: 599 }),
+    /** The body as served, masked. */
+    body: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+export type ServedSupportResponse = Static<typeof ServedSupportResponse>;
+export const SupportGrantLog = Type.Object(
+  {
+    grant: SupportGrant,
+    items: Type.Array(ServedSupportResponse),
+    /** The `after` of the next page; absent on the last. */
+    nextAfter: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+/** A page of a grant's log: the responses after an audit position. */
+export const SupportGrantLogQuery = Type.Object(
+  { after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) },
+  { additionalProperties: false },
+);
+export type SupportGrantLog = Static<typeof SupportGrantLog>;

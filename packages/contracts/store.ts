@@ -4,7 +4,7 @@ import { route, contract } from './route.js';
 import { Problem } from './problems.js';
 import { AnyCloudEvent } from './events.js';
 import {
-  ApiClient, ApiClientRegistration, AuditRecord, ChainedAuditRecord, ClientId, CustomerId, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku,
+  ApiClient, ApiClientRegistration, AuditRecord, BreakGlassRequest, BreakGlassReview, ChainedAuditRecord, ClientId, CustomerId, IdempotencyKey, ListOrdersQuery, Money, Order, OrderId, OrderPage, OrderParams, OrderStatus, ProductList, ShippingAddress, Sku, SupportAccessRequest, SupportGrant, SupportGrantId, SupportGrantList, SupportGrantLog, SupportGrantLogQuery,
 } from './schemas.js';
 
 export const PricedOrder = Type.Object(
@@ -51,12 +51,15 @@ export const DeadLetterReplay = Type.Object(
 );
 export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
 
+/** The key (RFC 7638 thumbprint) the client proved possession of at the edge, for the audit record. */
+const KeyThumbprint = Type.String({ maxLength: 64 });
+
 /** A read on behalf of a support grant: the store checks the grant and confines the read to its customer. */
 const SupportGrantHeaders = Type.Object({ 'support-grant': Type.Optional(SupportGrantId) });
 
 export const storeContract = contract({
   service: 'store',
-  version: '2.0.0',
+  version: '3.0.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -166,12 +169,48 @@ export const storeContract = contract({
     }),
     getSupportGrant: route({
       method: 'GET', path: '/support/access-requests/:id', summary: 'One access request or grant, with its status now.',
-      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }), responses: { 200: SupportGrant, 404: Problem }, callers: ['gateway'], idempotent: true,
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }), responses: { 200: SupportGrant, 404: Problem }, callers: ['gateway', 'console'], idempotent: true,
     }),
     listSupportGrants: route({
       method: 'GET', path: '/support/access-requests', summary: 'Access requests and grants, newest first, as `by` may see them: a lead every one, an engineer their own.',
       query: Type.Object({ by: ClientId, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
       responses: { 200: SupportGrantList, 403: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    recordSupportResponse: route({
+      method: 'POST', path: '/support/responses',
+      summary: 'Append the audit record of a response served under a support grant and keep the served (masked) body beside it, in one transaction: both or neither.',
+      body: Type.Object({
+        record: AuditRecord, grantId: SupportGrantId, route: Type.String({ minLength: 1, maxLength: 256 }), status: Type.Integer({ minimum: 100, maximum: 599 }),
+        /** The body exactly as served, as JSON text. */
+        body: Type.String({ maxLength: 4 * 1024 * 1024 }),
+      }, { additionalProperties: false }),
+      // A page of 100 orders of 50 lines is some hundreds of KiB; JSON text in JSON grows by its escapes.
+      bodyLimit: 10 * 1024 * 1024,
+      responses: { 200: Type.Object({ auditPosition: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }) }, callers: ['gateway'], idempotent: false,
+    }),
+    getSupportGrantLog: route({
+      method: 'GET', path: '/support/access-requests/:id/log', summary: 'The responses served under a grant, oldest first, as `by` may see them: its requester or a support lead.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
+      query: Type.Composite([Type.Object({ by: ClientId }), SupportGrantLogQuery], { additionalProperties: false }),
+      responses: { 200: SupportGrantLog, 403: Problem, 404: Problem }, callers: ['gateway'], idempotent: true,
+    }),
+    breakGlass: route({
+      method: 'POST', path: '/support/break-glass',
+      summary: 'Open a break-glass grant at once, without approval, for at most 900 seconds; refused unless the requester has the support role. The grant and its audit record are written in one transaction.',
+      body: Type.Composite([Type.Object({ requester: ClientId, keyThumbprint: Type.Optional(KeyThumbprint) }), BreakGlassRequest], { additionalProperties: false }),
+      responses: { 201: SupportGrant, 403: Problem, 422: Problem }, callers: ['gateway'], idempotent: false,
+    }),
+    reviewBreakGlass: route({
+      method: 'POST', path: '/support/break-glass/:id/review',
+      summary: 'Review a break-glass grant once: only a support lead who is not the requester may; the review and its audit record are written in one transaction.',
+      params: Type.Object({ id: SupportGrantId }, { additionalProperties: false }),
+      body: Type.Composite([Type.Object({ by: ClientId, keyThumbprint: Type.Optional(KeyThumbprint) }), BreakGlassReview], { additionalProperties: false }),
+      responses: { 200: SupportGrant, 403: Problem, 404: Problem, 409: Problem }, callers: ['gateway'], idempotent: false,
+    }),
+    listAllSupportGrants: route({
+      method: 'GET', path: '/support/grants', summary: 'Every access request and grant, newest first, for the console (read-only).',
+      query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, { additionalProperties: false }),
+      responses: { 200: SupportGrantList }, callers: ['console'], idempotent: true,
     }),
     appendAudit: route({
       method: 'POST', path: '/audit', summary: 'Append audit records (append-only: they can never be changed or removed).',
@@ -188,7 +227,7 @@ export const storeContract = contract({
       method: 'GET', path: '/audit/chain', summary: "The audit records as stored in the hash chain (absent fields null), oldest first after a position, with the chain's head, all read from one snapshot.",
       query: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 1000 })) }, { additionalProperties: false }),
       responses: { 200: Type.Object({ items: Type.Array(ChainedAuditRecord), head: Type.Object({ position: Type.Integer({ minimum: 0 }), hash: Type.String() }, { additionalProperties: false }) }, { additionalProperties: false }) },
-      callers: ['gateway'], idempotent: true,
+      callers: ['gateway', 'console'], idempotent: true,
     }),
     listDeadLetters: route({
       method: 'GET', path: '/dead-letters', summary: 'The dead letters, newest first.',

@@ -12,7 +12,7 @@ import { createLogger } from './telemetry.js';
 
 // Each definition has its own contract and dependency types (handlers are contravariant in them);
 // the host only passes a definition on to startService, which needs none of them.
-type AnyDefinition = ServiceDefinition<any, any>;
+export type AnyDefinition = ServiceDefinition<any, any>;
 
 /** Starts `definitions` in order (every callee before its callers); a failure stops those already started. */
 export async function startComponents(definitions: readonly AnyDefinition[], env: Readonly<Record<string, string | undefined>> = process.env): Promise<{ readonly components: readonly RunningService[]; close(): Promise<void> }> {

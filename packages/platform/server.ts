@@ -62,6 +62,15 @@ export interface ServerOptions<C extends ServiceContract> {
   readonly localCallers?: LocalCallers;
 }
 
+/**
+ * A body already serialized as JSON, sent exactly as it is instead of through the route's schema:
+ * what a support token is served is the masked body (fields may be missing), byte for byte as the
+ * grant's log keeps it.
+ */
+export class SerializedJson {
+  constructor(readonly json: string) {}
+}
+
 /** The process's component registry, as far as a server needs it: the caller behind a local request's ticket. */
 export interface LocalCallers {
   redeem(ticket: string): WorkloadName | undefined;
@@ -330,6 +339,7 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
       method: spec.method,
       url: spec.path,
       config: { operation: name },
+      ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
       schema: {
         ...(spec.params ? { params: spec.params } : {}),
         ...(spec.query ? { querystring: spec.query } : {}),
@@ -353,6 +363,9 @@ export async function createServer<C extends ServiceContract>(options: ServerOpt
           handler({ params: request.params, query: request.query, headers: request.headers, body: request.body, caller, http } as never),
         );
         if (result.headers) reply.headers(result.headers);
+        if ((result.body as unknown) instanceof SerializedJson) {
+          return reply.code(result.status).type(result.status >= 400 ? problemMediaType : 'application/json').send((result.body as unknown as SerializedJson).json);
+        }
         const body = result.body as Record<string, unknown>;
         // Error bodies are problem documents, except where a standard prescribes its own (OAuth's token errors).
         if (result.status >= 400 && typeof body?.type === 'string' && typeof body.title === 'string') return sendProblem(request, reply, { ...body, status: result.status });

@@ -40,6 +40,10 @@ export function gatewayApi({ orders, integration, relay, store, grants, auth, jw
     const caller = await auth.authenticate(http);
     return auditSupport(caller, `support.${decision}`, `grant ${id}`, await store.decideSupportAccess({ params: { id }, body: { by: caller.clientId, decision } }));
   };
+  /** A break-glass change is audited by the store in the transaction that makes it; a refusal here. */
+  const auditRefusal = <R extends { status: number; body: unknown; readonly headers?: Readonly<Record<string, string>> }>(caller: Principal, action: string, target: string, reply: R): R =>
+    reply.status < 300 ? withHeaders(reply, caller.headers) : auditSupport(caller, action, target, reply);
+  const thumbprintOf = (caller: Principal) => (caller.keyThumbprint ? { keyThumbprint: caller.keyThumbprint } : {});
   return {
     token: ({ body, http }) => auth.token(body, http),
 
@@ -86,6 +90,20 @@ export function gatewayApi({ orders, integration, relay, store, grants, auth, jw
     listSupportGrants: async ({ http }) => {
       const caller = await auth.authenticate(http);
       return withHeaders(await store.listSupportGrants({ query: { by: caller.clientId } }), caller.headers);
+    },
+    getSupportGrantLog: async ({ http, params, query }) => {
+      const caller = await auth.authenticate(http);
+      return withHeaders(await store.getSupportGrantLog({ params, query: { by: caller.clientId, ...query } }), caller.headers);
+    },
+    breakGlass: async ({ http, body }) => {
+      const caller = await auth.authenticate(http);
+      const reply = await store.breakGlass({ body: { requester: caller.clientId, ...thumbprintOf(caller), ...body } });
+      return auditRefusal(caller, 'support.break-glass', `customer ${body.customerId}`, reply);
+    },
+    reviewBreakGlass: async ({ http, params, body }) => {
+      const caller = await auth.authenticate(http);
+      const reply = await store.reviewBreakGlass({ params, body: { by: caller.clientId, ...thumbprintOf(caller), ...body } });
+      return auditRefusal(caller, 'support.break-glass-review', `grant ${params.id}`, reply);
     },
 
     partnerCallback: async ({ http, body }) => {

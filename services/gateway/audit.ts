@@ -65,6 +65,20 @@ export class AuditTrail {
     return stored;
   }
 
+  /**
+   * Stores the record of a response served under a support grant together with the body as served,
+   * and resolves to the record's position; rejects with AuditUnavailableError when it cannot, and
+   * then the response must not be served.
+   */
+  async recordServed(entry: AuditEntry, served: { grantId: string; route: string; status: number; body: string }): Promise<number> {
+    try {
+      const reply = await this.store.recordSupportResponse({ body: { record: this.#stamp(entry), ...served } });
+      return reply.body.auditPosition;
+    } catch (error) {
+      throw new AuditUnavailableError(error);
+    }
+  }
+
   #stamp(entry: AuditEntry): AuditRecord {
     const context = currentContext();
     const traceId = currentTraceId();

@@ -23,6 +23,7 @@ import type { AuditTrail } from './audit.js';
 import { isClientId } from './clients.js';
 import { rateHeaders, type RateDecision, type RateLimiter, type RatePolicy } from './rate-limit.js';
 import type { SupportGrants } from './support-grants.js';
+import type { SupportSession } from './support-masking.js';
 
 export interface Principal {
   readonly clientId: string;
@@ -91,6 +92,8 @@ const actingFor = (principal: ResourcePrincipal): string =>
 export class EdgeAuth {
   readonly #options: EdgeAuthOptions;
   readonly #keys = new PublicKeyCache();
+  /** Support sessions by request (its context object): what the response must be masked and audited for. */
+  readonly #sessions = new WeakMap<object, SupportSession>();
 
   constructor(options: EdgeAuthOptions) {
     this.#options = options;
@@ -109,7 +112,11 @@ export class EdgeAuth {
         ...(scope === undefined ? {} : { requiredScope: scope }), tokens: signer, issuer: origin, audience: origin, replay, nonces, requireNonce, keyCache: this.#keys, now: clock(),
       });
       identifyCaller(principal.clientId);
-      if (principal.support) await this.#checkGrant(principal, scope, http);
+      if (principal.support) {
+        await this.#checkGrant(principal, scope, http);
+        const request = currentContext();
+        if (request) this.#sessions.set(request, { engineer: principal.clientId, keyThumbprint: principal.jkt, customerId: principal.customerId ?? '?', grantId: principal.support.grantId, ticketId: principal.support.ticketId });
+      }
       const who = { actor: principal.clientId, keyThumbprint: principal.jkt, target: `${http.method} ${new URL(http.url).pathname}` };
       // Limited after authentication, so that a client cannot spend another's budget.
       const decision = await this.#rateLimit(principal.clientId, () => this.#options.audit.record({ ...who, action: 'auth.request', outcome: 'refused', detail: 'rate limit exceeded' }));
@@ -119,7 +126,8 @@ export class EdgeAuth {
         await this.#options.audit.recordDurably(allowed).catch((error: unknown) => {
           throw new ProblemError('unavailable', `${who.target} was not performed: it could not be audited (the audit trail is unavailable). Nothing was changed; retry shortly.`, { cause: error, headers: { 'retry-after': '1' } });
         });
-      } else {
+      } else if (!principal.support) {
+        // A support request's record is written when its response is served (support-masking.ts), with what it served.
         this.#options.audit.record(allowed);
       }
       const user = {
@@ -136,6 +144,12 @@ export class EdgeAuth {
       }
       throw new ProblemError('unavailable', 'Authentication state is unreachable (replay or nonce store); retry shortly.', { cause: error });
     }
+  }
+
+  /** The support session of the request being handled: set once its support token and grant were accepted. */
+  supportSession(): SupportSession | undefined {
+    const request = currentContext();
+    return request ? this.#sessions.get(request) : undefined;
   }
 
   /** The bench client, rate-limited like any other; no authentication decision is made, so none is audited. */

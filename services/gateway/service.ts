@@ -19,6 +19,7 @@ import { gatewayApi } from './api.js';
 import { StoreClientDirectory } from './clients.js';
 import { SupportGrants } from './support-grants.js';
 import { EdgeAuth } from './edge-auth.js';
+import { GrantSalts, withSupportMasking } from './support-masking.js';
 import { MemoryRateLimiter, policies, policyName, RedisRateLimiter, type RateLimiter } from './rate-limit.js';
 
 export const gatewayService = defineService({
@@ -69,7 +70,8 @@ export const gatewayService = defineService({
     });
     const partnerCallbackNonces = new ReplayCache(500_000);
     return {
-      handlers: gatewayApi({
+      // Whatever a support token is served passes through the contract's masking policy and the audit, in one place.
+      handlers: withSupportMasking(apiContract, gatewayApi({
         orders: clients.orders,
         integration: clients.integration,
         relay: clients.relay,
@@ -80,7 +82,7 @@ export const gatewayService = defineService({
         partnerKey: loadVerifyKey(config.keysDir, 'partner'),
         seenNonce: (nonce, ttlMs) => !partnerCallbackNonces.firstUse(nonce, ttlMs),
         audit,
-      }),
+      }), { session: () => auth.supportSession(), audit, log, salts: new GrantSalts() }),
       readiness,
       admin: (app) => clientAdmin(app, clients.store, directory, audit),
       start: async () => audit.start(),

@@ -10,7 +10,7 @@ function setup(ttlMs: number) {
   let now = start;
   let grant: SupportGrant = {
     id, requester: 'engineer', customerId: 'cust-x', ticketId: 'TCK-1', reason: 'r', actions: ['orders:read'], durationSeconds: 600,
-    status: 'approved', requestedAt: new Date(start).toISOString(), expiresAt: new Date(start + 600_000).toISOString(),
+    status: 'approved', requestedAt: new Date(start).toISOString(), expiresAt: new Date(start + 600_000).toISOString(), breakGlass: false,
   };
   let reads = 0;
   const store = { getSupportGrant: async () => { reads += 1; return { status: 200 as const, body: grant }; } };

@@ -1,6 +1,6 @@
 /** The store API: each route is one repository operation, its outcome mapped to the contract. */
 import {
-  CloudEvent, events, fromMinor, orderPlaced, OrderPlacedEvent, problem, spiffeId, toMinor, type AnyCloudEvent, type storeContract,
+  CloudEvent, events, fromMinor, maxBreakGlassSeconds, orderPlaced, OrderPlacedEvent, problem, spiffeId, toMinor, type AnyCloudEvent, type storeContract,
 } from '@msa-poc/contracts';
 import type { TSchema } from '@sinclair/typebox';
 import type { Caller, Handlers } from '@msa-poc/platform/service';
@@ -14,6 +14,7 @@ import type { FeedSignal } from './feed.js';
 import { longPoll } from './feed.js';
 import * as audit from './audit.js';
 import * as clients from './clients.js';
+import { untracedOrderPlaced } from './order-event.js';
 import * as repository from './repository.js';
 import * as support from './support.js';
 
@@ -73,6 +74,13 @@ async function settled<R>(publication: Publication | undefined | (() => Publicat
 
 const workloadOf = (caller: Caller): string => (caller.kind === 'service' ? caller.service : 'public');
 
+/** The request and trace this change is part of, and the key the client proved at the edge, for its audit record. */
+const auditContext = (keyThumbprint: string | undefined): support.AuditContext => {
+  const requestId = currentContext()?.requestId;
+  const traceId = currentTraceId();
+  return { ...(keyThumbprint ? { keyThumbprint } : {}), ...(requestId ? { requestId } : {}), ...(traceId ? { traceId } : {}) };
+};
+
 const noLiveGrant = (grantId: string) => ({ status: 401 as const, body: problem('unauthenticated', `Support grant ${grantId} is not live (pending, rejected, revoked or expired); ask for access again.`) });
 
 export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSignal, eventOptions: EventOptions): Handlers<typeof storeContract> {
@@ -84,22 +92,7 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
   const orderPlacedEvent = (order: repository.PricedOrder): { event: NonNullable<repository.PlaceOrderInput['event']>; publication: Publication | undefined } => {
     const eventId = uuidv7();
     const publication = eventOptions.publishedBy === 'outbox-feed' ? startPublish(eventOptions.telemetry, hop, eventId) : undefined;
-    const untraced = {
-      specversion: '1.0' as const,
-      id: eventId,
-      source: '/store',
-      type: orderPlaced.type,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json' as const,
-      subject: order.id,
-      data: {
-        orderId: order.id,
-        customerId: order.customerId,
-        items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
-        total: order.total,
-        shippingAddress: order.shippingAddress,
-      },
-    };
+    const untraced = untracedOrderPlaced(order, eventId);
     // The event carries the trace it belongs to: its publish, or this request for the relay to continue.
     const event = publication ? publication.stamp(untraced) : withTraceContext(untraced, context.active());
     // Events are validated against their contract when published, not only when consumed.
@@ -254,6 +247,52 @@ export function storeApi(db: Database, feed: FeedSignal, shuttingDown: AbortSign
         ? { status: 403, body: problem('supportRoleRequired', `Client ${query.by} has neither the support nor the support-lead role.`) }
         : { status: 200, body: { items } };
     },
+
+    recordSupportResponse: async ({ body }) => ({ status: 200, body: { auditPosition: await support.recordServedResponse(db, body) } }),
+
+    getSupportGrantLog: async ({ params, query }) => {
+      const log = await support.grantLog(db, { id: params.id, by: query.by, after: query.after ?? 0, limit: query.limit ?? 50, now: now() });
+      switch (log.outcome) {
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No access request ${params.id}.`) };
+        case 'not-allowed':
+          return { status: 403, body: problem('supportLeadRequired', `Only the requester of ${params.id} or a support lead may read its log; ${query.by} is neither.`) };
+        case 'log':
+          return { status: 200, body: { grant: log.grant, items: log.items, ...(log.nextAfter === undefined ? {} : { nextAfter: log.nextAfter }) } };
+      }
+    },
+
+    breakGlass: async ({ body }) => {
+      const { requester, keyThumbprint, ...request } = body;
+      const result = await support.breakGlass(db, { ...request, requester, now: now(), audit: auditContext(keyThumbprint) });
+      switch (result.outcome) {
+        case 'opened':
+          return { status: 201, body: result.grant };
+        case 'not-support':
+          return { status: 403, body: problem('supportRoleRequired', `Client ${requester} does not have the support role; an operator grants it with \`poc client add ${requester} … --role support\`.`) };
+        case 'too-long':
+          return { status: 422, body: problem('breakGlassTooLong', `Break-glass access lasts at most ${maxBreakGlassSeconds} seconds (15 minutes), not ${request.durationSeconds}; ask for ${maxBreakGlassSeconds} or less, and for longer access request it with approval (POST /v1/support/access-requests).`) };
+      }
+    },
+
+    reviewBreakGlass: async ({ params, body }) => {
+      const { by, keyThumbprint, ...review } = body;
+      const result = await support.reviewBreakGlass(db, { ...review, id: params.id, by, now: now(), audit: auditContext(keyThumbprint) });
+      switch (result.outcome) {
+        case 'reviewed':
+          return { status: 200, body: result.grant };
+        case 'not-found':
+          return { status: 404, body: problem('notFound', `No break-glass grant ${params.id}; list grants with GET /v1/support/grants.`) };
+        case 'own-grant':
+          return { status: 403, body: problem('ownSupportRequest', `Client ${by} opened break-glass grant ${params.id}; another support lead must review it.`) };
+        case 'not-lead':
+          return { status: 403, body: problem('supportLeadRequired', `Client ${by} does not have the support-lead role; only a support lead may review break-glass access.`) };
+        case 'already-reviewed':
+          return { status: 409, body: problem('alreadyReviewed', `Break-glass grant ${params.id} was reviewed ${result.grant.reviewOutcome ?? ''} by ${result.grant.reviewedBy ?? 'a support lead'} at ${result.grant.reviewedAt ?? 'an earlier time'}; a review is not changed.`) };
+      }
+    },
+
+    listAllSupportGrants: async ({ query }) => ({ status: 200, body: { items: await support.listAllGrants(db, { limit: query.limit ?? 100, now: now() }) } }),
 
     appendAudit: async ({ body }) => ({ status: 200, body: { appended: await audit.appendAudit(db, body.records) } }),
 

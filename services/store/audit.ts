@@ -29,12 +29,14 @@ const chainHeadSql = statement('readAuditChainHead', `SELECT position, hash FROM
  * it (so that a record exists if and only if what it records does), and the chain's head then stays
  * locked until that transaction ends.
  */
-export function appendAudit(db: Database | Queryable, records: readonly AuditRecord[]): Promise<number> {
-  return 'transaction' in db ? db.transaction((tx) => appendToChain(tx, records)) : appendToChain(db, records);
+export async function appendAudit(db: Database | Queryable, records: readonly AuditRecord[]): Promise<number> {
+  if (records.length === 0) return 0;
+  await ('transaction' in db ? db.transaction((tx) => appendToChain(tx, records)) : appendToChain(db, records));
+  return records.length;
 }
 
-async function appendToChain(tx: Queryable, records: readonly AuditRecord[]): Promise<number> {
-  if (records.length === 0) return 0;
+/** Appends inside the caller's transaction; resolves to the position of the last record appended. */
+export async function appendToChain(tx: Queryable, records: readonly AuditRecord[]): Promise<number> {
   const head = (await tx.query<{ position: string | number; hash: string }>(lockChainHeadSql, [])).rows[0];
   if (!head) throw new Error('the audit chain has no head row; the store database was not migrated (migration 0008)');
   let previous = { position: Number(head.position), hash: head.hash };
@@ -58,7 +60,7 @@ async function appendToChain(tx: Queryable, records: readonly AuditRecord[]): Pr
     return link;
   });
   await tx.query(appendAuditSql, [JSON.stringify(chained), previous.position, previous.hash]);
-  return chained.length;
+  return previous.position;
 }
 
 interface AuditRow {

@@ -5,7 +5,8 @@
  * decides, the requester or a lead revokes, and a grant gives access only while approved and unexpired.
  */
 import { randomUUID } from 'node:crypto';
-import type { SupportAccessRequest, SupportGrant } from '@msa-poc/contracts';
+import { maxBreakGlassSeconds, type AuditRecord, type BreakGlassRequest, type BreakGlassReview, type ServedSupportResponse, type SupportAccessRequest, type SupportGrant } from '@msa-poc/contracts';
+import { appendAudit, appendToChain } from './audit.js';
 import { statement, type Database, type Queryable } from './database.js';
 
 type Role = 'support' | 'support-lead';
@@ -25,6 +26,12 @@ interface GrantRow {
   expires_at: Date | string | null;
   revoked_by: string | null;
   revoked_at: Date | string | null;
+  break_glass: boolean;
+  review_status: 'unreviewed' | 'reviewed' | null;
+  review_outcome: 'justified' | 'unjustified' | null;
+  review_note: string | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | string | null;
 }
 
 const iso = (value: Date | string): string => new Date(value).toISOString();
@@ -47,6 +54,12 @@ function toGrant(row: GrantRow, now: Date): SupportGrant {
     ...(row.expires_at ? { expiresAt: iso(row.expires_at) } : {}),
     ...(row.revoked_by ? { revokedBy: row.revoked_by } : {}),
     ...(row.revoked_at ? { revokedAt: iso(row.revoked_at) } : {}),
+    breakGlass: row.break_glass,
+    ...(row.review_status ? { reviewStatus: row.review_status } : {}),
+    ...(row.review_outcome ? { reviewOutcome: row.review_outcome } : {}),
+    ...(row.review_note ? { reviewNote: row.review_note } : {}),
+    ...(row.reviewed_by ? { reviewedBy: row.reviewed_by } : {}),
+    ...(row.reviewed_at ? { reviewedAt: iso(row.reviewed_at) } : {}),
   };
 }
 
@@ -120,6 +133,69 @@ export async function revoke(db: Database, revocation: { id: string; by: string;
   });
 }
 
+/** Who acted, for the audit record written in the same transaction as the change. */
+export type AuditContext = Pick<AuditRecord, 'requestId' | 'traceId' | 'keyThumbprint'>;
+
+const auditIn = (tx: Queryable, at: Date, context: AuditContext, record: Pick<AuditRecord, 'actor' | 'action' | 'target' | 'detail'>) =>
+  appendAudit(tx, [{
+    at: at.toISOString(), ...record, outcome: 'succeeded',
+    ...(context.keyThumbprint ? { keyThumbprint: context.keyThumbprint } : {}),
+    ...(context.requestId ? { requestId: context.requestId } : {}),
+    ...(context.traceId ? { traceId: context.traceId } : {}),
+  }]);
+
+const insertBreakGlassSql = statement('openBreakGlass', `INSERT INTO support_grants
+  (id, requester, customer_id, ticket_id, reason, actions, duration_seconds, requested_at, status, decided_at, expires_at, break_glass, review_status)
+VALUES ($1, $2, $3, $4, $5, ARRAY['orders:read'], $6::integer, $7::timestamptz, 'approved', $7::timestamptz, $7::timestamptz + make_interval(secs => $6::integer), true, 'unreviewed') RETURNING *`);
+
+export type BreakGlassOutcome = { outcome: 'opened'; grant: SupportGrant } | { outcome: 'not-support' } | { outcome: 'too-long' };
+
+/**
+ * Opens a grant at once, without approval, for at most 15 minutes. The grant and its audit record
+ * commit together: there is no break-glass access that the audit trail does not show.
+ */
+export async function breakGlass(db: Database, request: BreakGlassRequest & { requester: string; now: Date; audit: AuditContext }): Promise<BreakGlassOutcome> {
+  if (request.durationSeconds > maxBreakGlassSeconds) return { outcome: 'too-long' };
+  return db.transaction(async (tx) => {
+    if (!(await rolesOf(tx, request.requester)).includes('support')) return { outcome: 'not-support' };
+    const row = (await tx.query<GrantRow>(insertBreakGlassSql, [
+      randomUUID(), request.requester, request.customerId, request.incidentId, request.reason, request.durationSeconds, request.now,
+    ])).rows[0] as GrantRow;
+    await auditIn(tx, request.now, request.audit, {
+      actor: request.requester, action: 'support.break-glass', target: `grant ${row.id}`,
+      detail: `break-glass for customer ${row.customer_id} (incident ${row.ticket_id}, ${row.duration_seconds} s, unreviewed): ${row.reason}`.slice(0, 500),
+    });
+    return { outcome: 'opened', grant: toGrant(row, request.now) };
+  });
+}
+
+const reviewSql = statement('reviewBreakGlass', `UPDATE support_grants
+SET review_status = 'reviewed', review_outcome = $2, review_note = $3, reviewed_by = $4, reviewed_at = $5 WHERE id = $1 RETURNING *`);
+
+export type ReviewOutcome =
+  | { outcome: 'reviewed'; grant: SupportGrant }
+  | { outcome: 'not-found' }
+  | { outcome: 'own-grant' }
+  | { outcome: 'not-lead' }
+  | { outcome: 'already-reviewed'; grant: SupportGrant };
+
+/** A lead other than the requester reviews a break-glass grant, once; live or ended, it does not change its access. */
+export async function reviewBreakGlass(db: Database, review: BreakGlassReview & { id: string; by: string; now: Date; audit: AuditContext }): Promise<ReviewOutcome> {
+  return db.transaction(async (tx) => {
+    const row = (await tx.query<GrantRow>(lockGrantSql, [review.id])).rows[0];
+    if (!row?.break_glass) return { outcome: 'not-found' };
+    if (row.requester === review.by) return { outcome: 'own-grant' };
+    if (!(await rolesOf(tx, review.by)).includes('support-lead')) return { outcome: 'not-lead' };
+    if (row.review_status === 'reviewed') return { outcome: 'already-reviewed', grant: toGrant(row, review.now) };
+    const updated = (await tx.query<GrantRow>(reviewSql, [review.id, review.outcome, review.note, review.by, review.now])).rows[0] as GrantRow;
+    await auditIn(tx, review.now, review.audit, {
+      actor: review.by, action: 'support.break-glass-review', target: `grant ${review.id}`,
+      detail: `break-glass by ${row.requester} for customer ${row.customer_id} (incident ${row.ticket_id}) reviewed ${review.outcome}: ${review.note}`.slice(0, 500),
+    });
+    return { outcome: 'reviewed', grant: toGrant(updated, review.now) };
+  });
+}
+
 const getGrantSql = statement('getSupportGrant', 'SELECT * FROM support_grants WHERE id = $1');
 
 export async function getGrant(db: Queryable, id: string, now: Date): Promise<SupportGrant | undefined> {
@@ -129,6 +205,11 @@ export async function getGrant(db: Queryable, id: string, now: Date): Promise<Su
 
 const listAllGrantsSql = statement('listSupportGrants', 'SELECT * FROM support_grants ORDER BY requested_at DESC, id DESC LIMIT $1');
 const listOwnGrantsSql = statement('listOwnSupportGrants', 'SELECT * FROM support_grants WHERE requester = $2 ORDER BY requested_at DESC, id DESC LIMIT $1');
+
+/** Every grant, for the console, which reads on behalf of whoever is looking at it on this machine. */
+export async function listAllGrants(db: Queryable, query: { limit: number; now: Date }): Promise<SupportGrant[]> {
+  return (await db.query<GrantRow>(listAllGrantsSql, [query.limit])).rows.map((row) => toGrant(row, query.now));
+}
 
 /** What `by` may see: a lead every request, an engineer their own, anyone else nothing. */
 export async function listGrants(db: Queryable, query: { by: string; limit: number; now: Date }): Promise<SupportGrant[] | 'forbidden'> {
@@ -163,4 +244,33 @@ export async function readUnderGrant<T>(db: Database, grant: { id: string; now: 
     if (!scoped) return { outcome: 'no-live-grant' };
     return { outcome: 'read', customerId: scoped.customer_id, value: await read(tx, scoped.customer_id) };
   });
+}
+
+const insertResponseSql = statement('recordSupportResponse', `INSERT INTO support_responses (audit_position, grant_id, served_at, route, status, body) VALUES ($1, $2, $3, $4, $5, $6)`);
+
+/** The audit record of a response served under a grant and the body as served: both stored, or neither. */
+export async function recordServedResponse(db: Database, served: { record: AuditRecord; grantId: string; route: string; status: number; body: string }): Promise<number> {
+  return db.transaction(async (tx) => {
+    const position = await appendToChain(tx, [served.record]);
+    await tx.query(insertResponseSql, [position, served.grantId, served.record.at, served.route, served.status, served.body]);
+    return position;
+  });
+}
+
+const servedResponsesSql = statement('listSupportResponses', 'SELECT audit_position, served_at, route, status, body FROM support_responses WHERE grant_id = $1 AND audit_position > $2 ORDER BY audit_position LIMIT $3');
+
+export type GrantLog = { outcome: 'log'; grant: SupportGrant; items: ServedSupportResponse[]; nextAfter?: number } | { outcome: 'not-found' } | { outcome: 'not-allowed' };
+
+/** What was served under a grant, for its requester or a support lead. */
+export async function grantLog(db: Queryable, query: { id: string; by: string; after: number; limit: number; now: Date }): Promise<GrantLog> {
+  const grant = await getGrant(db, query.id, query.now);
+  if (!grant) return { outcome: 'not-found' };
+  if (grant.requester !== query.by && !(await rolesOf(db, query.by)).includes('support-lead')) return { outcome: 'not-allowed' };
+  const rows = await db.query<{ audit_position: string | number; served_at: Date | string; route: string; status: number; body: string }>(servedResponsesSql, [query.id, query.after, query.limit + 1]);
+  const page = rows.rows.slice(0, query.limit);
+  return {
+    outcome: 'log', grant,
+    ...(rows.rows.length > query.limit ? { nextAfter: Number(page[page.length - 1]?.audit_position) } : {}),
+    items: page.map((row) => ({ auditPosition: Number(row.audit_position), servedAt: iso(row.served_at), route: row.route, status: row.status, body: JSON.parse(row.body) as unknown })),
+  };
 }

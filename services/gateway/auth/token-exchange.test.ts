@@ -29,7 +29,7 @@ function grant(overrides: Partial<SupportGrant> = {}): SupportGrant {
   return {
     id: randomUUID(), requester: 'engineer', customerId: 'cust-x', ticketId: 'TCK-7', reason: 'parcel lost', actions: ['orders:read'], durationSeconds: 900,
     status: 'approved', requestedAt: new Date(approvedAt).toISOString(), decidedBy: 'lead', decidedAt: new Date(approvedAt).toISOString(),
-    expiresAt: new Date(approvedAt + 900_000).toISOString(), ...overrides,
+    expiresAt: new Date(approvedAt + 900_000).toISOString(), breakGlass: false, ...overrides,
   };
 }
 

@@ -1,0 +1,178 @@
+/**
+ * What a bench run produces: the figures per variant, the ratios between them, the targets they are
+ * held to, and the table in bench/README.md that is generated from them.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { round } from '@msa-poc/harness/numbers';
+import type { ServiceProfile } from './profile.js';
+
+export interface VariantResult {
+  readonly name: string;
+  /** What runs, in words. */
+  readonly description: string;
+  /** The open-model knee, rps: the highest offered rate that met the objective; null when none did. */
+  readonly kneeRps: number | null;
+  /** CPU the services used with no load, in cores: pollers, exporters and timers. */
+  readonly idleCores: number;
+  /** The rates the knee search measured, in order of rate. */
+  readonly points: readonly { offeredRps: number; achievedRps: number; p99Ms: number; errorRate: number }[];
+  /** At the common fixed rate. */
+  readonly fixed: {
+    readonly offeredRps: number;
+    readonly achievedRps: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly errorRate: number;
+    /** CPU of all the variant's service processes per completed request, µs. */
+    readonly cpuUsPerRequest: number;
+    /** The same less the idle CPU over the run's length: what the requests themselves cost, µs. */
+    readonly netCpuUsPerRequest: number;
+    /** Per service: CPU µs per request and resident memory at the end of the fixed-rate run, MiB. */
+    readonly perService: Record<string, { cpuUsPerRequest: number; rssMiB: number }>;
+  };
+}
+
+export interface MicroResult {
+  readonly name: string;
+  /** This process's CPU time per call, µs. */
+  readonly cpuUs: number;
+  /** Wall time per iteration, µs. */
+  readonly p50Us: number;
+  readonly meanUs: number;
+  readonly p99Us: number;
+  readonly samples: number;
+}
+
+export interface ClientComparison {
+  readonly autocannonRps: number;
+  /** The same agent and request call as the load client, in a closed loop without its scheduling. */
+  readonly undiciClosedLoopRps: number;
+  readonly loadClientRps: number;
+  readonly connections: number;
+  readonly durationMs: number;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly figure: number;
+  /** `max`: the figure must stay at or below; `min`: at or above. */
+  readonly direction: 'min' | 'max';
+  readonly bar: number;
+  readonly target: number;
+  /**
+   * pass: the bar holds; warn: it does not; inconclusive: the figure is one the system cannot
+   * produce (full faster than the bare floor, a feature that makes it faster), so the run's noise
+   * outweighed what it measured.
+   */
+  readonly status: 'pass' | 'warn' | 'inconclusive';
+  readonly targetMet: boolean;
+}
+
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly durationS: number;
+  readonly options: { readonly quick: boolean; readonly variants: readonly string[] };
+  readonly machine: { readonly cores: number; readonly memoryGiB: number; readonly node: string; readonly cpuModel: string; readonly os: string };
+  readonly method: Record<string, string>;
+  readonly variants: readonly VariantResult[];
+  readonly micro: readonly MicroResult[];
+  readonly client: ClientComparison | null;
+  readonly ratios: Record<string, number>;
+  readonly targets: readonly Target[];
+  /** With --cpu-prof: per variant and service, where the busy time under load went. */
+  readonly profiles?: Record<string, Record<string, ServiceProfile>>;
+}
+
+const kneeOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.kneeRps ?? undefined;
+const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.netCpuUsPerRequest || undefined;
+
+/**
+ * The ratios the issue asks for, from what was measured; a ratio whose inputs were not measured is
+ * left out. A feature's throughput share is the part of the knee it costs: 1 − knee(full) /
+ * knee(without it); its CPU share the part of the CPU per request (net of idle): 1 − cpu(without) / cpu(full).
+ */
+export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null): Record<string, number> {
+  const ratios: Record<string, number> = {};
+  const full = kneeOf(variants, 'full');
+  const bare = kneeOf(variants, 'bare');
+  if (full && bare) ratios.full_over_bare_knee = round(full / bare, 3);
+  const fullCpu = cpuOf(variants, 'full');
+  const bareCpu = cpuOf(variants, 'bare');
+  if (fullCpu && bareCpu) ratios.full_over_bare_cpu_per_request = round(fullCpu / bareCpu, 2);
+  const dpop = micro.find((m) => m.name === 'dpop-proof-verify');
+  if (dpop) ratios.dpop_us_per_request = round(dpop.cpuUs, 1);
+  const token = micro.find((m) => m.name === 'access-token-verify');
+  if (token) ratios.access_token_us = round(token.cpuUs, 1);
+  if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
+  if (client && client.undiciClosedLoopRps > 0) ratios.load_client_over_undici_closed_loop = round(client.loadClientRps / client.undiciClosedLoopRps, 3);
+  for (const variant of variants) {
+    const feature = /^without-(.+)$/.exec(variant.name)?.[1];
+    if (!feature) continue;
+    if (full && variant.kneeRps) ratios[`${feature}_throughput_share`] = round(1 - full / variant.kneeRps, 3);
+    const cpu = cpuOf(variants, variant.name);
+    if (fullCpu && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / fullCpu, 3);
+  }
+  return ratios;
+}
+
+type TargetSpec = Omit<Target, 'figure' | 'status' | 'targetMet'> & { readonly possible?: { readonly min: number; readonly max: number } };
+
+const targetSpecs: readonly TargetSpec[] = [
+  { name: 'full_over_bare_knee', direction: 'min', bar: 0.7, target: 0.8, possible: { min: 0, max: 1 } },
+  { name: 'tracing_throughput_share', direction: 'max', bar: 0.1, target: 0.05, possible: { min: 0, max: 1 } },
+  { name: 'dpop_us_per_request', direction: 'max', bar: 150, target: 100 },
+  { name: 'load_client_over_autocannon', direction: 'min', bar: 0.8, target: 0.9 },
+];
+
+/** Each target whose figure was measured, with pass (the bar holds), warn, or inconclusive. */
+export function judgeTargets(ratios: Readonly<Record<string, number>>): Target[] {
+  return targetSpecs.flatMap(({ possible, ...spec }) => {
+    const figure = ratios[spec.name];
+    if (figure === undefined) return [];
+    const holds = (limit: number) => (spec.direction === 'min' ? figure >= limit : figure <= limit);
+    const plausible = !possible || (figure >= possible.min && figure <= possible.max);
+    return [{ ...spec, figure, status: !plausible ? 'inconclusive' : holds(spec.bar) ? 'pass' : 'warn', targetMet: plausible && holds(spec.target) } as Target];
+  });
+}
+
+export const readmeMarkers = { start: '<!-- bench:results:start -->', end: '<!-- bench:results:end -->' } as const;
+
+const cell = (value: number | null | undefined, digits = 0) => (value === null || value === undefined ? '–' : value.toFixed(digits));
+
+/** The Markdown that stands between the README's markers: the run, its variants, ratios and targets. */
+export function renderTable(results: BenchResults): string {
+  const { machine } = results;
+  const services = [...new Set(results.variants.flatMap((v) => Object.keys(v.fixed.perService)))];
+  const lines = [
+    `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`npm run bench${results.options.quick ? ' -- --quick' : ''}\` (${results.durationS} s) on ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; the machine was shared, so read ratios, not absolute figures.`,
+    '',
+    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
+    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    '',
+    '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...results.micro.map((m) => `| ${m.name} | ${cell(m.cpuUs, 1)} | ${cell(m.p50Us, 1)} | ${cell(m.p99Us, 1)} | ${m.samples} |`),
+    '',
+    '| ratio | value |',
+    '| --- | ---: |',
+    ...Object.entries(results.ratios).map(([name, value]) => `| ${name} | ${value} |`),
+    '',
+    '| target | figure | bar | target | status |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...results.targets.map((t) => `| ${t.name} | ${t.figure} | ${t.direction === 'min' ? '≥' : '≤'} ${t.bar} | ${t.direction === 'min' ? '≥' : '≤'} ${t.target} | ${t.status}${t.status === 'inconclusive' || t.targetMet ? '' : ' (target missed)'} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** Replaces what stands between the markers in `readme` with the table; the markers must be there. */
+export function withTable(readme: string, table: string): string {
+  const start = readme.indexOf(readmeMarkers.start);
+  const end = readme.indexOf(readmeMarkers.end);
+  if (start === -1 || end < start) throw new Error(`the README has no ${readmeMarkers.start} … ${readmeMarkers.end} pair to put the results between`);
+  return `${readme.slice(0, start + readmeMarkers.start.length)}\n${table}\n${readme.slice(end)}`;
+}
+
+export function updateReadme(file: string, results: BenchResults): void {
+  writeFileSync(file, withTable(readFileSync(file, 'utf8'), renderTable(results)));
+}

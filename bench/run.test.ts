@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBareChain } from './bare/chain.js';
+import { PlainCaller } from './callers.js';
+import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
+import { summarizeProfiles } from './profile.js';
+import { parseOptions } from './run.js';
+import { allVariants, UsageError } from './variants.js';
+
+const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({
+  name, description: name, kneeRps, idleCores: 0.05, points: [],
+  fixed: { offeredRps: 50, achievedRps: 50, p50Ms: 5, p99Ms: 20, errorRate: 0, cpuUsPerRequest: cpuUsPerRequest + 500, netCpuUsPerRequest: cpuUsPerRequest, perService: { gateway: { cpuUsPerRequest: cpuUsPerRequest / 2, rssMiB: 90 } } },
+});
+const micro = [
+  { name: 'dpop-proof-verify', cpuUs: 120, p50Us: 80, meanUs: 90, p99Us: 300, samples: 100 },
+  { name: 'access-token-verify', cpuUs: 2, p50Us: 1, meanUs: 1, p99Us: 3, samples: 100 },
+];
+
+test('ratios: full over bare, each feature\'s share of throughput and CPU, and the micro and client figures', () => {
+  const ratios = computeRatios(
+    [variant('full', 150, 4000), variant('bare', 200, 2000), variant('without-tracing', 160, 3600), variant('without-auth', null, 3000)],
+    micro, { autocannonRps: 1000, undiciClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
+  );
+  assert.equal(ratios.full_over_bare_knee, 0.75);
+  assert.equal(ratios.full_over_bare_cpu_per_request, 2);
+  assert.equal(ratios.tracing_throughput_share, 0.063);
+  assert.equal(ratios.tracing_cpu_share, 0.1);
+  assert.equal(ratios.auth_throughput_share, undefined, 'a variant without a knee has no throughput share');
+  assert.equal(ratios.auth_cpu_share, 0.25);
+  assert.equal(ratios.dpop_us_per_request, 120);
+  assert.equal(ratios.access_token_us, 2);
+  assert.equal(ratios.load_client_over_autocannon, 0.85);
+  assert.equal(ratios.load_client_over_undici_closed_loop, 0.944);
+});
+
+test('targets: pass while the bar holds, warn when it does not, and say whether the target was met', () => {
+  const targets = judgeTargets({ full_over_bare_knee: 0.75, tracing_throughput_share: 0.12, dpop_us_per_request: 90, load_client_over_autocannon: 0.95 });
+  const byName = Object.fromEntries(targets.map((t) => [t.name, t]));
+  assert.deepEqual([byName.full_over_bare_knee?.status, byName.full_over_bare_knee?.targetMet], ['pass', false]);
+  assert.deepEqual([byName.tracing_throughput_share?.status, byName.tracing_throughput_share?.targetMet], ['warn', false]);
+  assert.deepEqual([byName.dpop_us_per_request?.status, byName.dpop_us_per_request?.targetMet], ['pass', true]);
+  assert.equal(byName.load_client_over_autocannon?.status, 'pass');
+  assert.equal(judgeTargets({}).length, 0, 'a figure not measured is no target');
+  const noisy = judgeTargets({ full_over_bare_knee: 1.4, tracing_throughput_share: -0.3 });
+  assert.deepEqual(noisy.map((t) => [t.status, t.targetMet]), [['inconclusive', false], ['inconclusive', false]], 'full faster than its floor, or faster with tracing, is noise');
+});
+
+test('the README table is generated between its markers and replaced on the next run', () => {
+  const results: BenchResults = {
+    startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: ['full', 'bare'] },
+    machine: { cores: 2, memoryGiB: 8, node: '20.20.0', cpuModel: 'Test CPU', os: 'linux' }, method: {},
+    variants: [variant('full', 150, 4000), variant('bare', 200, 2000)], micro, client: null,
+    ratios: { full_over_bare_knee: 0.75 }, targets: judgeTargets({ full_over_bare_knee: 0.75 }),
+  };
+  const readme = `# bench\n\nbefore\n${readmeMarkers.start}\nold table\n${readmeMarkers.end}\nafter\n`;
+  const once = withTable(readme, renderTable(results));
+  assert.match(once, /\| full \| 150 \|/);
+  assert.match(once, /\| full_over_bare_knee \| 0\.75 \| ≥ 0\.7 \| ≥ 0\.8 \| pass \(target missed\) \|/);
+  assert.match(once, /2 cores \(Test CPU\)/);
+  assert.doesNotMatch(once, /old table/);
+  assert.ok(once.startsWith('# bench\n\nbefore\n') && once.endsWith(`${readmeMarkers.end}\nafter\n`));
+  assert.equal(withTable(once, renderTable(results)), once, 'regenerating gives the same file');
+  assert.throws(() => withTable('# no markers', 'x'), /bench:results:start/);
+});
+
+test('an unknown variant is a usage error that lists the valid ones', () => {
+  assert.throws(() => parseOptions(['--variants', 'full,fastest']), (error: unknown) => error instanceof UsageError && /unknown variant "fastest"; choose from full, bare, without-mtls/.test(error.message));
+  assert.throws(() => parseOptions(['--turbo']), UsageError);
+  assert.deepEqual(parseOptions(['--variants', 'bare,full']).variants, ['full', 'bare'], 'full is measured first');
+  assert.deepEqual(parseOptions([]).variants, allVariants);
+  const run = spawnSync(process.execPath, [fileURLToPath(new URL('./run.js', import.meta.url)), '--variants', 'nope'], { encoding: 'utf8' });
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /unknown variant "nope"; choose from/);
+});
+
+test('the bare chain serves the read and the write path, idempotently', { timeout: 120_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-bare-test-'));
+  const chain = await startBareChain({ dataDir });
+  const api = new PlainCaller(chain.url);
+  try {
+    assert.equal(chain.processes.size, 3);
+    const products = await api.call<{ items: { sku: string }[] }>('GET', '/v1/products');
+    assert.equal(products.status, 200);
+    assert.ok(products.body.items.some((p) => p.sku === 'SKU-0001'));
+    const body = { customerId: 'bare-1', items: [{ sku: 'SKU-0001', quantity: 2 }], shippingAddress: { name: 'A', line1: 'B', city: 'C', postalCode: '1', country: 'BE' } };
+    const placed = await api.call<{ id: string; total: { amount: string }; status: string }>('POST', '/v1/orders', { body, headers: { 'idempotency-key': 'bare-test-1' } });
+    assert.equal(placed.status, 201);
+    assert.equal(placed.body.status, 'placed');
+    const again = await api.call<{ id: string }>('POST', '/v1/orders', { body, headers: { 'idempotency-key': 'bare-test-1' } });
+    assert.deepEqual([again.status, again.body.id], [200, placed.body.id], 'the same key answers with the same order');
+    const read = await api.call<{ id: string; total: { amount: string } }>('GET', `/v1/orders/${placed.body.id}`);
+    assert.deepEqual([read.status, read.body.total.amount], [200, placed.body.total.amount]);
+    assert.equal((await api.call('POST', '/v1/orders', { body: { ...body, items: [{ sku: 'SKU-9999', quantity: 1 }] }, headers: { 'idempotency-key': 'bare-test-2' } })).status, 422);
+    assert.equal((await api.call('GET', '/v1/orders/00000000-0000-7000-8000-000000000000')).status, 404);
+    assert.equal((await api.call('DELETE', '/v1/products')).status, 404);
+  } finally {
+    await api.close();
+    await chain.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a CPU profile is summed over the load window into busy time per function and per package', () => {
+  const frame = (functionName: string, url: string, lineNumber: number) => ({ functionName, url, lineNumber });
+  const profile = {
+    startTime: 1_000_000,
+    nodes: [
+      { id: 1, callFrame: frame('(idle)', '', -1) },
+      { id: 2, callFrame: frame('handle', 'file:///work/x/services/gateway/dist/api.js', 4), children: [3] },
+      { id: 3, callFrame: frame('verify', 'file:///work/x/node_modules/jose/dist/verify.js', 9) },
+    ],
+    // The first sample falls before the window (start-up) and is left out; idle is no busy time.
+    samples: [3, 1, 3, 3, 2],
+    timeDeltas: [1000, 2000, 3000, 3000, 2000],
+  };
+  const summary = summarizeProfiles([profile, profile], { fromUs: 1_002_000, toUs: 2_000_000 }, 5);
+  assert.equal(summary.busyMs, 16);
+  assert.deepEqual(summary.functions, [
+    { where: 'verify jose/dist/verify.js:10', ms: 12, share: 0.75 },
+    { where: 'handle services/gateway/dist/api.js:5', ms: 4, share: 0.25 },
+  ]);
+  assert.deepEqual(summary.packages, [{ where: 'services/gateway', ms: 16, share: 1 }, { where: 'jose', ms: 12, share: 0.75 }]);
+});

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench`: what each production feature costs, measured against the bare chain in one run
+ * and one process tree. For each variant: the knee, then a run at a common fixed rate (latency,
+ * CPU per request, memory per service); then the micro-benchmarks and the load client against
+ * autocannon. Writes bench/results.json and the table in bench/README.md.
+ *
+ *   npm run bench -- [--quick] [--variants full,bare,…] [--out FILE] [--json] [--cpu-prof DIR]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { SearchPlan } from '@msa-poc/harness/capacity';
+import { round } from '@msa-poc/harness/numbers';
+import { startHelper } from './child.js';
+import { compareWithAutocannon } from './client-vs-autocannon.js';
+import { durations, measureVariant, objective } from './measure.js';
+import { runMicro } from './micro.js';
+import { monotonicUs, profilesByService, type ServiceProfile } from './profile.js';
+import { computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
+import { startBare, startFull, type SystemUnderTest } from './systems.js';
+import { featureOf, parseVariants, UsageError } from './variants.js';
+
+const benchDir = fileURLToPath(new URL('..', import.meta.url));
+const usage = 'usage: npm run bench -- [--quick] [--variants full,bare,without-…] [--out FILE] [--json] [--cpu-prof DIR]';
+
+export interface RunOptions {
+  readonly quick: boolean;
+  readonly variants: string[];
+  readonly out: string;
+  readonly json: boolean;
+  readonly cpuProfDir: string | undefined;
+}
+
+export function parseOptions(argv: readonly string[]): RunOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { quick: { type: 'boolean', default: false }, variants: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
+      strict: true, allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${usage}`);
+  }
+  const { values } = parsed;
+  return {
+    quick: values.quick ?? false,
+    variants: parseVariants(values.variants),
+    out: resolve(values.out ?? join(benchDir, 'results.json')),
+    json: values.json ?? false,
+    cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+  };
+}
+
+const describe = (variant: string): string => {
+  if (variant === 'bare') return 'bare chain: plain HTTP gateway → orders → store, same PGlite statements, no TLS, auth, validation or telemetry';
+  const feature = featureOf(variant);
+  return feature ? `the real system with POC_BENCH_DISABLE=${feature}` : 'the real system, embedded profile, every feature on, 100 % of traces exported';
+};
+
+/** The knee search, the same for every variant: poc prove's, from 25 rps ×1.6 a step, then bisections. */
+const searchPlan = (quick: boolean): SearchPlan => ({ startRps: 25, growth: 1.6, maxSteps: 8, bisections: quick ? 1 : 2, minPoints: 0 });
+
+export async function runBench(options: RunOptions): Promise<BenchResults> {
+  const started = new Date();
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const d = durations(options.quick);
+  const elapsed = () => `${Math.round((Date.now() - started.getTime()) / 1000)} s`;
+  progress(`npm run bench: ${options.variants.join(', ')}${options.quick ? ' (quick)' : ''}; results in ${options.out}`);
+
+  const sink = await startHelper('./span-sink.js');
+  const spanSink = `http://127.0.0.1:${sink.port}/v1/traces`;
+  let current: SystemUnderTest | undefined;
+  const interrupted = () => {
+    progress('\ninterrupted: stopping what this run started');
+    void Promise.allSettled([current?.stop(), sink.stop()]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  const variants: VariantResult[] = [];
+  const profiles: Record<string, Record<string, ServiceProfile>> = {};
+  let commonRate: number | undefined;
+  let loadTo = 0;
+  try {
+    for (const [index, variant] of options.variants.entries()) {
+      progress(`▶ [${index + 1}/${options.variants.length}] ${variant} (${elapsed()} so far)`);
+      const execArgv: string[] = [];
+      if (options.cpuProfDir) {
+        const dir = join(options.cpuProfDir, variant);
+        mkdirSync(dir, { recursive: true });
+        execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+      }
+      const startOptions = { spanSink, execArgv, progress };
+      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions);
+      current = system;
+      const loadFrom = monotonicUs();
+      try {
+        const result = await measureVariant(variant, describe(variant), system, {
+          durations: d, seed: 42 + index, progress,
+          search: searchPlan(options.quick),
+          // Half the first variant's knee, as poc prove's steady state: every variant is compared at it.
+          fixedRate: (knee) => (commonRate ??= Math.max(5, Math.round((knee ?? 20) / 2))),
+        });
+        variants.push(result);
+      } catch (error) {
+        throw new Error(`measuring ${variant} failed: ${(error as Error).message}\nits services' last lines:\n${system.logTail().join('\n')}`);
+      } finally {
+        loadTo = monotonicUs();
+        await system.stop();
+        current = undefined;
+      }
+      // The processes write their profiles as they exit.
+      if (options.cpuProfDir) {
+        const byService = profilesByService(join(options.cpuProfDir, variant), system.pids, { fromUs: loadFrom, toUs: loadTo });
+        profiles[variant] = byService;
+        for (const [service, profile] of Object.entries(byService)) {
+          progress(`  ${service}: ${profile.busyMs} ms busy under load; by package ${profile.packages.slice(0, 6).map((p) => `${p.where} ${(p.share * 100).toFixed(0)} %`).join(', ')}`);
+          for (const spot of profile.functions.slice(0, 5)) progress(`    ${(spot.share * 100).toFixed(1).padStart(5)} % self  ${spot.where}`);
+        }
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
+    await current?.stop();
+    await sink.stop();
+  }
+
+  progress(`▶ micro-benchmarks (${elapsed()} so far)`);
+  const micro = await runMicro(options.quick, progress);
+  progress(`▶ load client against autocannon (${elapsed()} so far)`);
+  const client: ClientComparison = await compareWithAutocannon(options.quick ? 3_000 : 5_000, progress);
+
+  const ratios = computeRatios(variants, micro, client);
+  const results: BenchResults = {
+    startedAt: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+    options: { quick: options.quick, variants: options.variants },
+    machine: { cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.versions.node, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', os: `${platform()} ${release()}` },
+    method: {
+      load: `open model (harness runLoad), latency from intended send time; read path GET /v1/products and GET /v1/orders/{id}, write path POST /v1/orders with an Idempotency-Key (40/30/30 %); the real system through a registered OAuth client with a DPoP proof per request, the bare chain and without-auth over plain requests`,
+      knee: `harness searchCapacity with poc prove's objective (p99 ≤ ${objective.p99Ms} ms, errors ≤ ${objective.errorBudget * 100} %, achieved ≥ 90 % of offered), ${d.stepMs / 1000} s a step after ${d.idleMs / 1000} s idle (idle CPU) and a ${d.warmupMs / 1000} s warm-up at 20 rps; requests time out after 2 s; every variant from 25 rps ×1.6 a step, then bisections`,
+      fixed: `${d.fixedMs / 1000} s at half the first variant's knee, the same rate for every variant; CPU per request is the services' user + system CPU time (/proc/<pid>/stat) over the run divided by the requests completed; RSS from /proc/<pid>/status at its end`,
+      tracing: 'the real system samples 100 % of traces and exports them over OTLP/HTTP (protobuf) to a minimal sink in its own process that reads and acknowledges every export',
+      micro: 'tinybench, a fixed number of iterations after a warm-up, wall time per iteration in this process',
+      client: `autocannon (closed loop), a closed loop of undici requests on the load client's agent, and the harness load client (open model at 1.5 × autocannon's rate, at most as many in flight as connections) against the same plain Fastify route in its own process, ${client.connections} connections each, ${client.durationMs / 1000} s each`,
+      ratios: 'full_over_bare_knee = knee(full) / knee(bare); <feature>_throughput_share = 1 − knee(full) / knee(without-<feature>); full_over_bare_cpu_per_request = cpu(full) / cpu(bare); <feature>_cpu_share = 1 − cpu(without-<feature>) / cpu(full); CPU per request net of idle; dpop_us_per_request and access_token_us are micro-benchmark CPU µs per call',
+    },
+    variants, micro, client, ratios, targets: judgeTargets(ratios),
+    ...(options.cpuProfDir ? { profiles } : {}),
+  };
+  return results;
+}
+
+async function main(): Promise<number> {
+  let options: RunOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const results = await runBench(options);
+  mkdirSync(dirname(options.out), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  updateReadme(join(benchDir, 'README.md'), results);
+  if (options.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+  else {
+    process.stdout.write(`\nratios:\n${Object.entries(results.ratios).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\ntargets:\n`);
+    process.stdout.write(results.targets.map((t) => `  ${t.status.padEnd(12)} ${t.name} ${t.figure} (bar ${t.direction === 'min' ? '≥' : '≤'} ${t.bar}, target ${t.target}${t.targetMet ? ', met' : ', missed'})`).join('\n'));
+    process.stdout.write(`\nresults: ${options.out}; table: ${join(benchDir, 'README.md')}\n`);
+  }
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((code) => process.exit(code), (error: unknown) => {
+    process.stderr.write(`npm run bench failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}

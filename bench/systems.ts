@@ -1,0 +1,108 @@
+/**
+ * The systems a bench run loads: the real one (every feature, or one switched off with
+ * POC_BENCH_DISABLE) on the embedded profile, and the bare chain. Each is started in a private
+ * home on free ports and stopped before the next starts.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { topology } from '@msa-poc/contracts';
+import { loadConfig } from '@msa-poc/platform/config';
+import { ApiClient, loadOrCreateClientKey, type ApiCaller } from '@msa-poc/harness/api-client';
+import { registerClient } from '@msa-poc/cli/clients';
+import { startSystem } from '@msa-poc/cli/system';
+import { freeServicePorts } from '@msa-poc/cli/testing';
+import { startBareChain } from './bare/chain.js';
+import { PlainCaller } from './callers.js';
+import type { BenchFeature } from './variants.js';
+
+export interface SystemUnderTest {
+  readonly caller: ApiCaller;
+  /** The service processes, by service name: their CPU and memory are the variant's. */
+  readonly pids: ReadonlyMap<string, number>;
+  /** The last lines the services logged, for an error message. */
+  readonly logTail: () => string[];
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** OTLP/HTTP traces endpoint every span is exported to. */
+  readonly spanSink: string;
+  /** Node options of the service processes (--cpu-prof). */
+  readonly execArgv: readonly string[];
+  readonly progress: (line: string) => void;
+}
+
+const loadClient = 'bench-load';
+
+function logKeeper() {
+  const lines: string[] = [];
+  return { lines, keep: (service: string, line: string) => { lines.push(`${service} ${line}`); if (lines.length > 200) lines.shift(); } };
+}
+
+/** The real system, every span sampled and exported, with `without` switched off. */
+export async function startFull(without: BenchFeature | undefined, options: StartOptions): Promise<SystemUnderTest> {
+  const home = mkdtempSync(join(tmpdir(), 'msa-poc-bench-'));
+  const benchEnv: Record<string, string> = {
+    // Far above any knee here, so that the knee is the system's, not the rate limit's; with auth off
+    // the gateway acts for the client "bench".
+    POC_RATE_LIMIT_CLIENTS: `${loadClient}=100000:200000,bench=100000:200000`,
+    OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: options.spanSink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1',
+    ...(without ? { POC_BENCH_DISABLE: without } : {}),
+  };
+  const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: 'embedded', ...(await freeServicePorts()), ...benchEnv };
+  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  const logs = logKeeper();
+  const cleanUp = () => rmSync(home, { recursive: true, force: true });
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  try {
+    const config = loadConfig(env);
+    system = await startSystem({ config, onLog: logs.keep, onProgress: (m) => options.progress(`    ${m}`), extraEnv: { POC_HOME: home, ...benchEnv }, execArgv: options.execArgv });
+  } catch (error) {
+    cleanUp();
+    throw new Error(`${(error as Error).message}\n${logs.lines.slice(-20).join('\n')}`);
+  }
+  const { config } = system;
+  const ca = readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8');
+  let caller: ApiClient | PlainCaller;
+  if (without === 'auth') caller = new PlainCaller(config.endpoints.gateway.url, ca);
+  else {
+    // A real OAuth client with its own key: a token per ten minutes and a DPoP proof per request.
+    const key = loadOrCreateClientKey(config.keysDir, loadClient);
+    await registerClient(config, loadClient, [key.publicJwk], ['orders:read', 'orders:write']);
+    caller = new ApiClient(config.endpoints.gateway.url, loadClient, key, ca);
+  }
+  return {
+    caller,
+    pids: new Map([...system.services].map(([name, s]) => [name, s.child.pid as number])),
+    logTail: () => logs.lines.slice(-20),
+    stop: async () => {
+      await caller.close();
+      await system.stop();
+      cleanUp();
+    },
+  };
+}
+
+/** The bare chain on a fresh PGlite database. */
+export async function startBare(options: StartOptions): Promise<SystemUnderTest> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'msa-poc-bench-bare-'));
+  const logs = logKeeper();
+  try {
+    const chain = await startBareChain({ dataDir, execArgv: options.execArgv, onLog: logs.keep });
+    const caller = new PlainCaller(chain.url);
+    return {
+      caller,
+      pids: new Map([...chain.processes].map(([name, child]) => [name, child.pid as number])),
+      logTail: () => logs.lines.slice(-20),
+      stop: async () => {
+        await caller.close();
+        await chain.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`${(error as Error).message}\n${logs.lines.slice(-20).join('\n')}`);
+  }
+}

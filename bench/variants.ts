@@ -1,0 +1,25 @@
+/** The variants a bench run can measure, and how `--variants` names them. */
+
+import { benchFeatures, type BenchFeature } from '@msa-poc/platform/config';
+
+export { benchFeatures, type BenchFeature };
+
+export const allVariants: readonly string[] = ['full', 'bare', ...benchFeatures.map((f) => `without-${f}`)];
+
+export class UsageError extends Error {}
+
+/** The feature a `without-…` variant switches off, if it is one. */
+export const featureOf = (variant: string): BenchFeature | undefined => benchFeatures.find((f) => variant === `without-${f}`);
+
+/**
+ * The variants named in a `--variants` list, in the order a run measures them (full first: the
+ * others are placed against its knee), or a usage error naming the valid ones.
+ */
+export function parseVariants(list: string | undefined): string[] {
+  if (list === undefined) return [...allVariants];
+  const names = list.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError(`--variants needs at least one name: ${allVariants.join(', ')}`);
+  const unknown = names.filter((n) => !allVariants.includes(n));
+  if (unknown.length > 0) throw new UsageError(`unknown variant${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; choose from ${allVariants.join(', ')}`);
+  return allVariants.filter((v) => names.includes(v));
+}
