@@ -105,6 +105,13 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   if (token) ratios.access_token_us = round(token.cpuUs, 1);
   if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
   if (client && client.undiciClosedLoopRps > 0) ratios.load_client_over_undici_closed_loop = round(client.loadClientRps / client.undiciClosedLoopRps, 3);
+  // Granularity: the same system with its services in one process against one process each.
+  const colocated = kneeOf(variants, 'colocated');
+  if (full && colocated) ratios.colocated_over_split_knee = round(colocated / full, 3);
+  const p50Of = (name: string) => variants.find((v) => v.name === name)?.fixed.p50Ms || undefined;
+  const splitP50 = p50Of('full');
+  const colocatedP50 = p50Of('colocated');
+  if (splitP50 && colocatedP50) ratios.colocated_over_split_p50 = round(colocatedP50 / splitP50, 3);
   for (const variant of variants) {
     const feature = /^without-(.+)$/.exec(variant.name)?.[1];
     if (!feature) continue;
@@ -122,6 +129,9 @@ const targetSpecs: readonly TargetSpec[] = [
   { name: 'tracing_throughput_share', direction: 'max', bar: 0.1, target: 0.05, possible: { min: 0, max: 1 } },
   { name: 'dpop_us_per_request', direction: 'max', bar: 150, target: 100 },
   { name: 'load_client_over_autocannon', direction: 'min', bar: 0.8, target: 0.9 },
+  // Co-location's promise: at least twice the knee, and at most a third of the p50 at the common rate (the whole mix, reads and writes).
+  { name: 'colocated_over_split_knee', direction: 'min', bar: 2, target: 2 },
+  { name: 'colocated_over_split_p50', direction: 'max', bar: 0.333, target: 0.333 },
 ];
 
 /** Each target whose figure was measured, with pass (the bar holds), warn, or inconclusive. */

@@ -36,6 +36,17 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
   assert.equal(ratios.access_token_us, 2);
   assert.equal(ratios.load_client_over_autocannon, 0.85);
   assert.equal(ratios.load_client_over_undici_closed_loop, 0.944);
+  assert.equal(ratios.colocated_over_split_knee, undefined, 'no co-located variant, no granularity ratio');
+});
+
+test('granularity: the co-located variant against the split one, judged against twice the knee and a third of the p50', () => {
+  const colocated = { ...variant('colocated', 330, 2500), fixed: { ...variant('colocated', 330, 2500).fixed, p50Ms: 2 } };
+  const ratios = computeRatios([variant('full', 150, 4000), colocated], [], null);
+  assert.equal(ratios.colocated_over_split_knee, 2.2);
+  assert.equal(ratios.colocated_over_split_p50, 0.4);
+  const byName = Object.fromEntries(judgeTargets(ratios).map((t) => [t.name, t]));
+  assert.equal(byName.colocated_over_split_knee?.status, 'pass');
+  assert.deepEqual([byName.colocated_over_split_p50?.status, byName.colocated_over_split_p50?.targetMet], ['warn', false], 'p50 fell to 40 %, not to a third');
 });
 
 test('targets: pass while the bar holds, warn when it does not, and say whether the target was met', () => {
@@ -69,7 +80,7 @@ test('the README table is generated between its markers and replaced on the next
 });
 
 test('an unknown variant is a usage error that lists the valid ones', () => {
-  assert.throws(() => parseOptions(['--variants', 'full,fastest']), (error: unknown) => error instanceof UsageError && /unknown variant "fastest"; choose from full, bare, without-mtls/.test(error.message));
+  assert.throws(() => parseOptions(['--variants', 'full,fastest']), (error: unknown) => error instanceof UsageError && /unknown variant "fastest"; choose from full, colocated, bare, without-mtls/.test(error.message));
   assert.throws(() => parseOptions(['--turbo']), UsageError);
   assert.deepEqual(parseOptions(['--variants', 'bare,full']).variants, ['full', 'bare'], 'full is measured first');
   assert.deepEqual(parseOptions([]).variants, allVariants);

@@ -19,6 +19,7 @@ import { durations, measureVariant, objective } from './measure.js';
 import { runMicro } from './micro.js';
 import { monotonicUs, profilesByService, type ServiceProfile } from './profile.js';
 import { computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
+import { colocated, split } from '@msa-poc/cli/placement';
 import { startBare, startFull, type SystemUnderTest } from './systems.js';
 import { featureOf, parseVariants, UsageError } from './variants.js';
 
@@ -56,6 +57,7 @@ export function parseOptions(argv: readonly string[]): RunOptions {
 
 const describe = (variant: string): string => {
   if (variant === 'bare') return 'bare chain: plain HTTP gateway → orders → store, same PGlite statements, no TLS, auth, validation or telemetry';
+  if (variant === 'colocated') return 'the real system, every feature on, gateway, orders, store and integration in one process calling each other in-process (the partner apart)';
   const feature = featureOf(variant);
   return feature ? `the real system with POC_BENCH_DISABLE=${feature}` : 'the real system, embedded profile, every feature on, 100 % of traces exported';
 };
@@ -94,7 +96,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
       }
       const startOptions = { spanSink, execArgv, progress };
-      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions);
+      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions, variant === 'colocated' ? colocated : split);
       current = system;
       const loadFrom = monotonicUs();
       try {

@@ -10,6 +10,7 @@ import { topology } from '@msa-poc/contracts';
 import { loadConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey, type ApiCaller } from '@msa-poc/harness/api-client';
 import { registerClient } from '@msa-poc/cli/clients';
+import { split, type Placement } from '@msa-poc/cli/placement';
 import { startSystem } from '@msa-poc/cli/system';
 import { freeServicePorts } from '@msa-poc/cli/testing';
 import { startBareChain } from './bare/chain.js';
@@ -18,7 +19,7 @@ import type { BenchFeature } from './variants.js';
 
 export interface SystemUnderTest {
   readonly caller: ApiCaller;
-  /** The service processes, by service name: their CPU and memory are the variant's. */
+  /** The processes, by name (a service's, or a co-located host's): their CPU and memory are the variant's. */
   readonly pids: ReadonlyMap<string, number>;
   /** The last lines the services logged, for an error message. */
   readonly logTail: () => string[];
@@ -40,8 +41,8 @@ function logKeeper() {
   return { lines, keep: (service: string, line: string) => { lines.push(`${service} ${line}`); if (lines.length > 200) lines.shift(); } };
 }
 
-/** The real system, every span sampled and exported, with `without` switched off. */
-export async function startFull(without: BenchFeature | undefined, options: StartOptions): Promise<SystemUnderTest> {
+/** The real system, every span sampled and exported, with `without` switched off, its services placed by `placement`. */
+export async function startFull(without: BenchFeature | undefined, options: StartOptions, placement: Placement = split): Promise<SystemUnderTest> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-bench-'));
   const benchEnv: Record<string, string> = {
     // Far above any knee here, so that the knee is the system's, not the rate limit's; with auth off
@@ -57,7 +58,7 @@ export async function startFull(without: BenchFeature | undefined, options: Star
   let system: Awaited<ReturnType<typeof startSystem>>;
   try {
     const config = loadConfig(env);
-    system = await startSystem({ config, onLog: logs.keep, onProgress: (m) => options.progress(`    ${m}`), extraEnv: { POC_HOME: home, ...benchEnv }, execArgv: options.execArgv });
+    system = await startSystem({ config, onLog: logs.keep, onProgress: (m) => options.progress(`    ${m}`), extraEnv: { POC_HOME: home, ...benchEnv }, execArgv: options.execArgv, placement });
   } catch (error) {
     cleanUp();
     throw new Error(`${(error as Error).message}\n${logs.lines.slice(-20).join('\n')}`);
@@ -74,7 +75,8 @@ export async function startFull(without: BenchFeature | undefined, options: Star
   }
   return {
     caller,
-    pids: new Map([...system.services].map(([name, s]) => [name, s.child.pid as number])),
+    // One entry per process: co-located services share one, whose CPU must count once.
+    pids: new Map([...system.services.values()].map((s) => [s.process, s.child.pid as number])),
     logTail: () => logs.lines.slice(-20),
     stop: async () => {
       await caller.close();

@@ -4,7 +4,8 @@ import { benchFeatures, type BenchFeature } from '@msa-poc/platform/config';
 
 export { benchFeatures, type BenchFeature };
 
-export const allVariants: readonly string[] = ['full', 'bare', ...benchFeatures.map((f) => `without-${f}`)];
+/** `colocated` is the full system with gateway, orders, store and integration in one process (issue: granularity). */
+export const allVariants: readonly string[] = ['full', 'colocated', 'bare', ...benchFeatures.map((f) => `without-${f}`)];
 
 export class UsageError extends Error {}
 
