@@ -37,6 +37,9 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
   assert.equal(ratios.load_client_over_autocannon, 0.85);
   assert.equal(ratios.load_client_over_undici_closed_loop, 0.944);
   assert.equal(ratios.colocated_over_split_knee, undefined, 'no co-located variant, no granularity ratio');
+  const together = computeRatios([variant('full', 150, 4000), variant('without-telemetry', 165, 3700)], [], null);
+  assert.deepEqual([together.telemetry_throughput_share, together.telemetry_cpu_share], [0.091, 0.075], 'tracing and metrics switched off together');
+  assert.equal(judgeTargets(together).find((t) => t.name === 'telemetry_throughput_share')?.status, 'pass');
 });
 
 test('granularity: the co-located variant against the split one, judged against twice the knee and a third of the p50', () => {

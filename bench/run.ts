@@ -21,7 +21,7 @@ import { monotonicUs, profilesByService, type ServiceProfile } from './profile.j
 import { computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
 import { colocated, split } from '@msa-poc/cli/placement';
 import { startBare, startFull, type SystemUnderTest } from './systems.js';
-import { featureOf, parseVariants, UsageError } from './variants.js';
+import { featuresOf, parseVariants, UsageError } from './variants.js';
 
 const benchDir = fileURLToPath(new URL('..', import.meta.url));
 const usage = 'usage: npm run bench -- [--quick] [--variants full,bare,without-…] [--out FILE] [--json] [--cpu-prof DIR]';
@@ -58,8 +58,8 @@ export function parseOptions(argv: readonly string[]): RunOptions {
 const describe = (variant: string): string => {
   if (variant === 'bare') return 'bare chain: plain HTTP gateway → orders → store, same PGlite statements, no TLS, auth, validation or telemetry';
   if (variant === 'colocated') return 'the real system, every feature on, gateway, orders, store and integration in one process calling each other in-process (the partner apart)';
-  const feature = featureOf(variant);
-  return feature ? `the real system with POC_BENCH_DISABLE=${feature}` : 'the real system, embedded profile, every feature on, 100 % of traces exported';
+  const features = featuresOf(variant);
+  return features.length > 0 ? `the real system with POC_BENCH_DISABLE=${features.join(',')}` : 'the real system, embedded profile, every feature on, 100 % of traces exported';
 };
 
 /** The knee search, the same for every variant: poc prove's, from 25 rps ×1.6 a step, then bisections. */
@@ -96,7 +96,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
       }
       const startOptions = { spanSink, execArgv, progress };
-      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featureOf(variant), startOptions, variant === 'colocated' ? colocated : split);
+      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featuresOf(variant), startOptions, variant === 'colocated' ? colocated : split);
       current = system;
       const loadFrom = monotonicUs();
       try {

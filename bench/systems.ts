@@ -41,15 +41,15 @@ function logKeeper() {
   return { lines, keep: (service: string, line: string) => { lines.push(`${service} ${line}`); if (lines.length > 200) lines.shift(); } };
 }
 
-/** The real system, every span sampled and exported, with `without` switched off, its services placed by `placement`. */
-export async function startFull(without: BenchFeature | undefined, options: StartOptions, placement: Placement = split): Promise<SystemUnderTest> {
+/** The real system, every span sampled and exported, with the features `without` names switched off, its services placed by `placement`. */
+export async function startFull(without: readonly BenchFeature[], options: StartOptions, placement: Placement = split): Promise<SystemUnderTest> {
   const home = mkdtempSync(join(tmpdir(), 'msa-poc-bench-'));
   const benchEnv: Record<string, string> = {
     // Far above any knee here, so that the knee is the system's, not the rate limit's; with auth off
     // the gateway acts for the client "bench".
     POC_RATE_LIMIT_CLIENTS: `${loadClient}=100000:200000,bench=100000:200000`,
     OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: options.spanSink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1',
-    ...(without ? { POC_BENCH_DISABLE: without } : {}),
+    ...(without.length > 0 ? { POC_BENCH_DISABLE: without.join(',') } : {}),
   };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: 'embedded', ...(await freeServicePorts()), ...benchEnv };
   for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
@@ -66,7 +66,7 @@ export async function startFull(without: BenchFeature | undefined, options: Star
   const { config } = system;
   const ca = readFileSync(join(config.pkiDir, 'ca.crt'), 'utf8');
   let caller: ApiClient | PlainCaller;
-  if (without === 'auth') caller = new PlainCaller(config.endpoints.gateway.url, ca);
+  if (without.includes('auth')) caller = new PlainCaller(config.endpoints.gateway.url, ca);
   else {
     // A real OAuth client with its own key: a token per ten minutes and a DPoP proof per request.
     const key = loadOrCreateClientKey(config.keysDir, loadClient);

@@ -5,12 +5,16 @@ import { benchFeatures, type BenchFeature } from '@msa-poc/platform/config';
 export { benchFeatures, type BenchFeature };
 
 /** `colocated` is the full system with gateway, orders, store and integration in one process (issue: granularity). */
-export const allVariants: readonly string[] = ['full', 'colocated', 'bare', ...benchFeatures.map((f) => `without-${f}`)];
+/** `without-telemetry` switches tracing and metrics off together: their joint cost is what the observability budget is about. */
+export const allVariants: readonly string[] = ['full', 'colocated', 'bare', ...benchFeatures.map((f) => `without-${f}`), 'without-telemetry'];
 
 export class UsageError extends Error {}
 
-/** The feature a `without-…` variant switches off, if it is one. */
-export const featureOf = (variant: string): BenchFeature | undefined => benchFeatures.find((f) => variant === `without-${f}`);
+/** The features a `without-…` variant switches off (none for the others). */
+export function featuresOf(variant: string): BenchFeature[] {
+  if (variant === 'without-telemetry') return ['tracing', 'metrics'];
+  return benchFeatures.filter((f) => variant === `without-${f}`);
+}
 
 /**
  * The variants named in a `--variants` list, in the order a run measures them (full first: the
