@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { topology } from '@msa-poc/contracts';
+import { serviceEnvName, topology } from '@msa-poc/contracts';
 import { loadConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey, type ApiCaller } from '@msa-poc/harness/api-client';
 import { registerClient } from '@msa-poc/cli/clients';
@@ -52,7 +52,7 @@ export async function startFull(without: readonly BenchFeature[], options: Start
     ...(without.length > 0 ? { POC_BENCH_DISABLE: without.join(',') } : {}),
   };
   const env: Record<string, string | undefined> = { ...process.env, POC_HOME: home, POC_PROFILE: 'embedded', ...(await freeServicePorts()), ...benchEnv };
-  for (const entry of topology) delete env[`POC_${entry.name.toUpperCase()}_URL`];
+  for (const entry of topology) delete env[serviceEnvName(entry.name, 'URL')];
   const logs = logKeeper();
   const cleanUp = () => rmSync(home, { recursive: true, force: true });
   let system: Awaited<ReturnType<typeof startSystem>>;

@@ -8,10 +8,10 @@
 import { pathToFileURL } from 'node:url';
 import { isServiceName, serviceNames, type ServiceName } from '@msa-poc/contracts';
 import { runHost, type AnyDefinition } from '@msa-poc/platform/host';
-import { serviceEntryPoint } from './system.js';
+import { serviceModule } from './system.js';
 
 async function definitionOf(name: ServiceName): Promise<AnyDefinition> {
-  const module = (await import(pathToFileURL(serviceEntryPoint(name).replace(/main\.js$/, 'service.js')).href)) as Record<string, unknown>;
+  const module = (await import(pathToFileURL(serviceModule(name, 'service.js')).href)) as Record<string, unknown>;
   const found = Object.values(module).find((value): value is AnyDefinition => (value as AnyDefinition | undefined)?.contract?.service === name);
   if (!found) throw new Error(`services/${name}/service.ts exports no service definition for ${name} (defineService with its contract)`);
   return found;

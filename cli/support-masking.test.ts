@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ApiClient, ApiResponse } from '@msa-poc/harness/api-client';
 import { startTestSystem, type TestSystem } from './testing.js';
+import { configEnv } from '@msa-poc/platform/config';
 
 const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 // Distinctive personal data: found anywhere in clear after a support session, it leaked.
@@ -115,10 +116,8 @@ for (const profile of ['embedded', 'production'] as const) {
     });
 
     test('poc support log prints what was served under a grant', { skip: profile === 'production' && 'the same code path as embedded' }, () => {
-      const ports = Object.fromEntries(Object.entries(system.config.endpoints).flatMap(([name, endpoint]) => [
-        [`POC_${name.toUpperCase()}_PORT`, String(endpoint.port)], [`POC_${name.toUpperCase()}_ADMIN_PORT`, String(endpoint.adminPort)],
-      ]));
-      const run = (...args: string[]) => spawnSync(process.execPath, [poc, ...args], { encoding: 'utf8', env: { ...process.env, POC_HOME: system.home, ...ports }, timeout: 60_000 });
+      const systemEnv = configEnv(system.config);
+      const run = (...args: string[]) => spawnSync(process.execPath, [poc, ...args], { encoding: 'utf8', env: { ...process.env, POC_HOME: system.home, ...systemEnv }, timeout: 60_000 });
       const printed = run('support', 'log', grantId, '--client', 'lead');
       assert.equal(printed.status, 0, printed.stderr);
       assert.match(printed.stdout, new RegExp(`#\\d+ .* 200  GET /v1/orders/${orderId}`));

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ApiClient } from '@msa-poc/harness/api-client';
 import { startTestSystem, type TestSystem } from './testing.js';
+import { configEnv } from '@msa-poc/platform/config';
 
 const poc = fileURLToPath(new URL('../bin/poc.js', import.meta.url));
 const address = { name: 'Ada Lovelace', line1: '12 St James Square', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' };
@@ -154,10 +155,8 @@ for (const profile of ['embedded', 'production'] as const) {
 
     test('poc support drives the same endpoints from the command line', { skip: profile === 'production' && 'the same code path as embedded' }, () => {
       // The CLI finds the test system's gateway by the same variables a user would set.
-      const ports = Object.fromEntries(Object.entries(system.config.endpoints).flatMap(([name, endpoint]) => [
-        [`POC_${name.toUpperCase()}_PORT`, String(endpoint.port)], [`POC_${name.toUpperCase()}_ADMIN_PORT`, String(endpoint.adminPort)],
-      ]));
-      const run = (...args: string[]) => spawnSync(process.execPath, [poc, ...args, '--json'], { encoding: 'utf8', env: { ...process.env, POC_HOME: system.home, ...ports }, timeout: 60_000 });
+      const systemEnv = configEnv(system.config);
+      const run = (...args: string[]) => spawnSync(process.execPath, [poc, ...args, '--json'], { encoding: 'utf8', env: { ...process.env, POC_HOME: system.home, ...systemEnv }, timeout: 60_000 });
       const added = run('client', 'add', 'cli-engineer', '--scope', 'orders:read', '--role', 'support');
       assert.equal(added.status, 0, added.stderr);
       assert.deepEqual((JSON.parse(added.stdout) as { roles: string[] }).roles, ['support']);

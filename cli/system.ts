@@ -46,7 +46,9 @@ export interface StartOptions {
   readonly execArgv?: readonly string[];
 }
 
-export const serviceEntryPoint = (name: ServiceName): string => fileURLToPath(new URL(`../../${serviceEntry(name).program ?? `services/${name}`}/dist/main.js`, import.meta.url));
+/** A compiled module of the program that runs `name`: `main.js` its entry point, `service.js` its definition. */
+export const serviceModule = (name: ServiceName, module: 'main.js' | 'service.js'): string => fileURLToPath(new URL(`../../${serviceEntry(name).program ?? `services/${name}`}/dist/${module}`, import.meta.url));
+export const serviceEntryPoint = (name: ServiceName): string => serviceModule(name, 'main.js');
 const hostEntryPoint = fileURLToPath(new URL('./host.js', import.meta.url));
 
 /** A service alone runs its own program; several share the generic host. */
