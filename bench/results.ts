@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { round } from '@msa-poc/harness/numbers';
+import { pairedShares, type PairedResult } from './paired.js';
 import type { ServiceProfile } from './profile.js';
 
 export interface VariantResult {
@@ -75,6 +76,8 @@ export interface BenchResults {
   readonly machine: { readonly cores: number; readonly memoryGiB: number; readonly node: string; readonly cpuModel: string; readonly os: string };
   readonly method: Record<string, string>;
   readonly variants: readonly VariantResult[];
+  /** The variants measured side by side with a full system at saturation, when any were. */
+  readonly paired?: PairedResult;
   readonly micro: readonly MicroResult[];
   readonly client: ClientComparison | null;
   readonly ratios: Record<string, number>;
@@ -90,8 +93,10 @@ const cpuOf = (variants: readonly VariantResult[], name: string) => variants.fin
  * The ratios the issue asks for, from what was measured; a ratio whose inputs were not measured is
  * left out. A feature's throughput share is the part of the knee it costs: 1 − knee(full) /
  * knee(without it); its CPU share the part of the CPU per request (net of idle): 1 − cpu(without) / cpu(full).
+ * A variant measured paired at saturation takes its shares from there instead (paired.ts), with
+ * the lowest and highest round's throughput share beside the median.
  */
-export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null): Record<string, number> {
+export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null, paired?: PairedResult): Record<string, number> {
   const ratios: Record<string, number> = {};
   const full = kneeOf(variants, 'full');
   const bare = kneeOf(variants, 'bare');
@@ -118,6 +123,17 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
     if (full && variant.kneeRps) ratios[`${feature}_throughput_share`] = round(1 - full / variant.kneeRps, 3);
     const cpu = cpuOf(variants, variant.name);
     if (fullCpu && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / fullCpu, 3);
+  }
+  if (paired) {
+    const reference = paired.variants.find((v) => v.name === paired.reference);
+    for (const [name, { share, low, high }] of Object.entries(pairedShares(paired))) {
+      const feature = /^without-(.+)$/.exec(name)?.[1] ?? name;
+      ratios[`${feature}_throughput_share`] = share;
+      ratios[`${feature}_throughput_share_low`] = low;
+      ratios[`${feature}_throughput_share_high`] = high;
+      const cpu = paired.variants.find((v) => v.name === name)?.medianCpuUsPerRequest;
+      if (reference?.medianCpuUsPerRequest && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / reference.medianCpuUsPerRequest, 3);
+    }
   }
   return ratios;
 }
@@ -161,6 +177,7 @@ export function renderTable(results: BenchResults): string {
     `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
     `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
     ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    ...pairedTable(results.paired),
     '',
     '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
     '| --- | ---: | ---: | ---: | ---: |',
@@ -175,6 +192,25 @@ export function renderTable(results: BenchResults): string {
     ...results.targets.map((t) => `| ${t.name} | ${t.figure} | ${t.direction === 'min' ? '≥' : '≤'} ${t.bar} | ${t.direction === 'min' ? '≥' : '≤'} ${t.target} | ${t.status}${t.status === 'inconclusive' || t.targetMet ? '' : ' (target missed)'} |`),
   ];
   return lines.join('\n');
+}
+
+/** The side-by-side rounds at saturation, one row per system, when the run had any. */
+function pairedTable(paired: PairedResult | undefined): string[] {
+  if (!paired) return [];
+  const shares = pairedShares(paired);
+  const rounds = paired.plan.rounds;
+  return [
+    '',
+    `Side by side at saturation (${paired.plan.concurrency} in flight, ${rounds} rounds of ${paired.plan.windowMs / 1000} s; rps over the window and the drain after it):`,
+    '',
+    `| variant | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1} rps`).join(' | ')} | median rps | median drain s | CPU µs/request | throughput share (lowest – highest round) |`,
+    `| --- | ${Array.from({ length: rounds }, () => '---:').join(' | ')} | ---: | ---: | ---: | ---: |`,
+    ...paired.variants.map((v) => {
+      const share = shares[v.name];
+      const drains = v.windows.map((w) => w.drainMs / 1000).sort((a, b) => a - b);
+      return `| ${v.name} | ${v.windows.map((w) => cell(w.rps, 1)).join(' | ')} | ${cell(v.medianRps, 1)} | ${cell(drains[Math.floor(drains.length / 2)], 1)} | ${cell(v.medianCpuUsPerRequest)} | ${share ? `${share.share} (${share.low} – ${share.high})` : 'reference'} |`;
+    }),
+  ];
 }
 
 /** Replaces what stands between the markers in `readme` with the table; the markers must be there. */

@@ -10,7 +10,9 @@ import { PlainCaller } from './callers.js';
 import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
 import { summarizeProfiles } from './profile.js';
 import { parseOptions } from './run.js';
-import { allVariants, UsageError } from './variants.js';
+import { allVariants, parsePaired, UsageError } from './variants.js';
+import { measurePaired, median, pairedShares, rotation, type PairedPlan, type PairedResult, type PairedWindow } from './paired.js';
+import type { SystemUnderTest } from './systems.js';
 
 const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({
   name, description: name, kneeRps, idleCores: 0.05, points: [],
@@ -139,4 +141,68 @@ test('a CPU profile is summed over the load window into busy time per function a
     { where: 'handle services/gateway/dist/api.js:5', ms: 4, share: 0.25 },
   ]);
   assert.deepEqual(summary.packages, [{ where: 'services/gateway', ms: 16, share: 1 }, { where: 'jose', ms: 12, share: 0.75 }]);
+});
+
+const windowOf = (rps: number, cpuUsPerRequest = 1000): PairedWindow => ({ served: rps * 4, failed: 0, windowMs: 4000, drainMs: 0, rps, cpuUsPerRequest });
+const pairedOf = (rounds: Record<string, number[]>, cpu: Record<string, number> = {}): PairedResult => ({
+  plan: { concurrency: 16, rounds: 3, windowMs: 4000, leadInMs: 1000, maxDrainMs: 8000, quietCores: 0.15 },
+  reference: 'full',
+  variants: Object.entries(rounds).map(([name, list]) => ({ name, windows: list.map((rps) => windowOf(rps, cpu[name])), medianRps: median(list), medianCpuUsPerRequest: cpu[name] ?? 1000 })),
+});
+
+test('paired rounds: each round starts one system later, and a share is the median of the rounds, with the lowest and highest', () => {
+  assert.deepEqual([0, 1, 2, 3].map((r) => rotation(['a', 'b', 'c'], r).join('')), ['abc', 'bca', 'cab', 'abc']);
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  // Round 2 was slow for everyone (the machine was busy): per-round pairing cancels it.
+  const result = pairedOf({ full: [190, 95, 200], 'without-tracing': [200, 100, 200], 'without-metrics': [180, 100, 210] });
+  assert.deepEqual(pairedShares(result), {
+    'without-tracing': { share: 0.05, low: 0, high: 0.05 },
+    'without-metrics': { share: 0.048, low: -0.056, high: 0.05 },
+  });
+});
+
+test('ratios: a paired variant\'s shares come from the rounds at saturation, and its target is judged on them', () => {
+  const paired = pairedOf({ full: [190, 95, 200], 'without-telemetry': [200, 100, 200] }, { full: 8000, 'without-telemetry': 7600 });
+  const ratios = computeRatios([variant('full', 150, 4000)], [], null, paired);
+  assert.equal(ratios.telemetry_throughput_share, 0.05);
+  assert.deepEqual([ratios.telemetry_throughput_share_low, ratios.telemetry_throughput_share_high], [0, 0.05]);
+  assert.equal(ratios.telemetry_cpu_share, 0.05);
+  assert.deepEqual(judgeTargets(ratios).filter((t) => t.name === 'telemetry_throughput_share').map((t) => [t.status, t.targetMet]), [['pass', true]]);
+  const table = renderTable({
+    startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: ['full', 'without-telemetry'] },
+    machine: { cores: 2, memoryGiB: 8, node: '20.20.0', cpuModel: 'Test CPU', os: 'linux' }, method: {},
+    variants: [variant('full', 150, 4000)], paired, micro: [], client: null, ratios, targets: judgeTargets(ratios),
+  });
+  assert.match(table, /\| without-telemetry \| 200\.0 \| 100\.0 \| 200\.0 \| 200\.0 \| 0\.0 \| 7600 \| 0\.05 \(0 – 0\.05\) \|/);
+  assert.match(table, /\| full \| 190\.0 \| 95\.0 \| 200\.0 \| 190\.0 \| 0\.0 \| 8000 \| reference \|/);
+});
+
+test('--paired: the telemetry variants by default, none on request, never full nor a variant the run leaves out', () => {
+  assert.deepEqual(parseOptions([]).paired, ['without-tracing', 'without-metrics', 'without-telemetry']);
+  assert.deepEqual(parseOptions(['--variants', 'full,without-metrics,bare']).paired, ['without-metrics']);
+  assert.deepEqual(parseOptions(['--paired', 'none']).paired, []);
+  assert.deepEqual(parseOptions(['--variants', 'full,without-mtls,without-auth', '--paired', 'without-auth,without-mtls']).paired, ['without-mtls', 'without-auth']);
+  assert.throws(() => parsePaired('full', allVariants), (error: unknown) => error instanceof UsageError && /cannot take "full"/.test(error.message));
+  assert.throws(() => parsePaired('without-auth', ['full', 'bare']), (error: unknown) => error instanceof UsageError && /"without-auth", which --variants leaves out/.test(error.message));
+});
+
+test('paired at saturation: a slower system shows a positive share, answers of 5xx are not served, every system is driven every round', { timeout: 60_000 }, async () => {
+  const calls: string[] = [];
+  const fake = (name: string, delayMs: number, status = 200): SystemUnderTest => ({
+    caller: { call: async () => { calls.push(name); await new Promise((resolve) => setTimeout(resolve, delayMs)); return { status, headers: {}, body: { id: 'o-1' } as never }; } },
+    pids: new Map(), logTail: () => [], stop: async () => undefined,
+  });
+  const plan: PairedPlan = { concurrency: 4, rounds: 2, windowMs: 300, leadInMs: 50, maxDrainMs: 100, quietCores: 0.15 };
+  const result = await measurePaired([
+    { name: 'full', system: fake('full', 40), idleCores: 0 },
+    { name: 'without-x', system: fake('without-x', 4), idleCores: 0 },
+    { name: 'broken', system: fake('broken', 4, 503), idleCores: 0 },
+  ], plan, () => undefined);
+  const byName = Object.fromEntries(result.variants.map((v) => [v.name, v]));
+  assert.ok(result.variants.every((v) => v.windows.length === 2), 'two windows each');
+  assert.ok((pairedShares(result)['without-x']?.share ?? 0) > 0.5, `ten times faster answers: ${JSON.stringify(pairedShares(result))}`);
+  assert.ok(byName.broken?.windows.every((w) => w.served === 0 && w.failed > 0), 'a 503 is not served');
+  const turns = calls.filter((name, i) => name !== calls[i - 1]);
+  assert.deepEqual(turns, ['full', 'without-x', 'broken', 'without-x', 'broken', 'full'], 'one at a time, the second round starting one system later');
 });

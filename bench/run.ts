@@ -4,7 +4,11 @@
  * CPU per request, memory per service); then the micro-benchmarks and the load client against
  * autocannon. Writes bench/results.json and the table in bench/README.md.
  *
- *   npm run bench -- [--quick] [--variants full,bare,…] [--out FILE] [--json] [--cpu-prof DIR]
+ * The variants named by --paired (by default those that switch telemetry off, whose budget is a
+ * few per cent) are measured instead against a fresh full system side by side (paired.ts): a knee
+ * is too coarse for them.
+ *
+ *   npm run bench -- [--quick] [--variants full,bare,…] [--paired without-…,…] [--out FILE] [--json] [--cpu-prof DIR]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
@@ -16,19 +20,23 @@ import { round } from '@msa-poc/harness/numbers';
 import { startHelper } from './child.js';
 import { compareWithAutocannon } from './client-vs-autocannon.js';
 import { durations, measureVariant, objective } from './measure.js';
+import { measurePaired, pairedPlan, type PairedResult, type PairedSystem } from './paired.js';
 import { runMicro } from './micro.js';
 import { monotonicUs, profilesByService, type ServiceProfile } from './profile.js';
 import { computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
 import { colocated, split } from '@msa-poc/cli/placement';
 import { startBare, startFull, type SystemUnderTest } from './systems.js';
-import { featuresOf, parseVariants, UsageError } from './variants.js';
+import { featuresOf, parsePaired, parseVariants, UsageError } from './variants.js';
+import { cpuBetween, usageOf, type ProcessUsage } from './processes.js';
 
 const benchDir = fileURLToPath(new URL('..', import.meta.url));
-const usage = 'usage: npm run bench -- [--quick] [--variants full,bare,without-…] [--out FILE] [--json] [--cpu-prof DIR]';
+const usage = 'usage: npm run bench -- [--quick] [--variants full,bare,without-…] [--paired without-…,…] [--out FILE] [--json] [--cpu-prof DIR]';
 
 export interface RunOptions {
   readonly quick: boolean;
   readonly variants: string[];
+  /** Of `variants`, those measured side by side with the full system rather than by their knee. */
+  readonly paired: string[];
   readonly out: string;
   readonly json: boolean;
   readonly cpuProfDir: string | undefined;
@@ -39,16 +47,18 @@ export function parseOptions(argv: readonly string[]): RunOptions {
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { quick: { type: 'boolean', default: false }, variants: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
+      options: { quick: { type: 'boolean', default: false }, variants: { type: 'string' }, paired: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
       strict: true, allowPositionals: false,
     });
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${usage}`);
   }
   const { values } = parsed;
+  const variants = parseVariants(values.variants);
   return {
     quick: values.quick ?? false,
-    variants: parseVariants(values.variants),
+    variants,
+    paired: parsePaired(values.paired, variants),
     out: resolve(values.out ?? join(benchDir, 'results.json')),
     json: values.json ?? false,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
@@ -74,30 +84,40 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
 
   const sink = await startHelper('./span-sink.js');
   const spanSink = `http://127.0.0.1:${sink.port}/v1/traces`;
-  let current: SystemUnderTest | undefined;
+  const running = new Set<SystemUnderTest>();
   const interrupted = () => {
     progress('\ninterrupted: stopping what this run started');
-    void Promise.allSettled([current?.stop(), sink.stop()]).finally(() => process.exit(130));
+    void Promise.allSettled([...[...running].map((s) => s.stop()), sink.stop()]).finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+  const start = async (variant: string, execArgv: string[]): Promise<SystemUnderTest> => {
+    const startOptions = { spanSink, execArgv, progress };
+    const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featuresOf(variant), startOptions, variant === 'colocated' ? colocated : split);
+    running.add(system);
+    return system;
+  };
+  const stop = async (system: SystemUnderTest) => {
+    running.delete(system);
+    await system.stop();
+  };
 
+  const sequential = options.variants.filter((v) => !options.paired.includes(v));
   const variants: VariantResult[] = [];
   const profiles: Record<string, Record<string, ServiceProfile>> = {};
+  let paired: PairedResult | undefined;
   let commonRate: number | undefined;
   let loadTo = 0;
   try {
-    for (const [index, variant] of options.variants.entries()) {
-      progress(`▶ [${index + 1}/${options.variants.length}] ${variant} (${elapsed()} so far)`);
+    for (const [index, variant] of sequential.entries()) {
+      progress(`▶ [${index + 1}/${sequential.length}] ${variant} (${elapsed()} so far)`);
       const execArgv: string[] = [];
       if (options.cpuProfDir) {
         const dir = join(options.cpuProfDir, variant);
         mkdirSync(dir, { recursive: true });
         execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
       }
-      const startOptions = { spanSink, execArgv, progress };
-      const system = variant === 'bare' ? await startBare(startOptions) : await startFull(featuresOf(variant), startOptions, variant === 'colocated' ? colocated : split);
-      current = system;
+      const system = await start(variant, execArgv);
       const loadFrom = monotonicUs();
       try {
         const result = await measureVariant(variant, describe(variant), system, {
@@ -111,8 +131,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         throw new Error(`measuring ${variant} failed: ${(error as Error).message}\nits services' last lines:\n${system.logTail().join('\n')}`);
       } finally {
         loadTo = monotonicUs();
-        await system.stop();
-        current = undefined;
+        await stop(system);
       }
       // The processes write their profiles as they exit.
       if (options.cpuProfDir) {
@@ -124,10 +143,11 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         }
       }
     }
+    if (options.paired.length > 0) paired = await runPaired(['full', ...options.paired], start, stop, options.quick, progress, elapsed);
   } finally {
     process.removeListener('SIGINT', interrupted);
     process.removeListener('SIGTERM', interrupted);
-    await current?.stop();
+    await Promise.allSettled([...running].map((s) => stop(s)));
     await sink.stop();
   }
 
@@ -136,7 +156,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
   progress(`▶ load client against autocannon (${elapsed()} so far)`);
   const client: ClientComparison = await compareWithAutocannon(options.quick ? 3_000 : 5_000, progress);
 
-  const ratios = computeRatios(variants, micro, client);
+  const ratios = computeRatios(variants, micro, client, paired);
   const results: BenchResults = {
     startedAt: started.toISOString(),
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
@@ -149,12 +169,46 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
       tracing: 'the real system samples 100 % of traces and exports them over OTLP/HTTP (protobuf) to a minimal sink in its own process that reads and acknowledges every export',
       micro: 'tinybench, a fixed number of iterations after a warm-up, wall time per iteration in this process',
       client: `autocannon (closed loop), a closed loop of undici requests on the load client's agent, and the harness load client (open model at 1.5 × autocannon's rate, at most as many in flight as connections) against the same plain Fastify route in its own process, ${client.connections} connections each, ${client.durationMs / 1000} s each`,
+      ...(paired ? { paired: `${paired.reference} and ${paired.variants.slice(1).map((v) => v.name).join(', ')} started side by side, each idle while another is driven; ${paired.plan.rounds} rounds (after one unmeasured) in which each is driven in turn, the order rotating each round, by a closed loop of the same scenario keeping ${paired.plan.concurrency} requests in flight for ${paired.plan.windowMs / 1000} s after a ${paired.plan.leadInMs / 1000} s lead-in; a window's rps counts the requests served in it over the window plus the time until its processes went quiet again (under ${paired.plan.quietCores} of a core above idle in a 300 ms slice, at most ${paired.plan.maxDrainMs / 1000} s), so deferred asynchronous work counts; CPU per request over the same span, net of idle; a feature's throughput share is the median over rounds of 1 − rps(full) / rps(without it), its CPU share 1 − median cpu(without) / median cpu(full)` } : {}),
       ratios: 'full_over_bare_knee = knee(full) / knee(bare); <feature>_throughput_share = 1 − knee(full) / knee(without-<feature>); full_over_bare_cpu_per_request = cpu(full) / cpu(bare); <feature>_cpu_share = 1 − cpu(without-<feature>) / cpu(full); CPU per request net of idle; dpop_us_per_request and access_token_us are micro-benchmark CPU µs per call',
     },
-    variants, micro, client, ratios, targets: judgeTargets(ratios),
+    variants, ...(paired ? { paired } : {}), micro, client, ratios, targets: judgeTargets(ratios),
     ...(options.cpuProfDir ? { profiles } : {}),
   };
   return results;
+}
+
+/**
+ * The full system and the paired variants started side by side, each read idle, warmed up, then
+ * driven in turn (paired.ts); all of them stopped at the end.
+ */
+async function runPaired(
+  names: readonly string[],
+  start: (variant: string, execArgv: string[]) => Promise<SystemUnderTest>,
+  stop: (system: SystemUnderTest) => Promise<void>,
+  quick: boolean,
+  progress: (line: string) => void,
+  elapsed: () => string,
+): Promise<PairedResult> {
+  const plan = pairedPlan(quick);
+  progress(`▶ paired at saturation: ${names.join(', ')} side by side, ${plan.rounds} rounds of ${plan.windowMs / 1000} s each with ${plan.concurrency} requests in flight (${elapsed()} so far)`);
+  const systems: PairedSystem[] = [];
+  try {
+    for (const name of names) {
+      progress(`  starting ${name}`);
+      systems.push({ name, system: await start(name, []), idleCores: 0 });
+    }
+    const idleMs = 2_000;
+    const before = systems.map((s) => usageOf(s.system.pids));
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
+    const idle = systems.map((s, i) => ({ ...s, idleCores: round(cpuBetween(before[i] as Map<string, ProcessUsage>, usageOf(s.system.pids)).total / (idleMs / 1000), 3) }));
+    progress(`  idle: ${idle.map((s) => `${s.name} ${s.idleCores}`).join(', ')} of a core`);
+    progress('  warm-up: one unmeasured round');
+    await measurePaired(idle, { ...plan, rounds: 1, windowMs: Math.min(plan.windowMs, 2_000), leadInMs: 0 }, () => undefined);
+    return await measurePaired(idle, plan, progress);
+  } finally {
+    await Promise.allSettled(systems.map((s) => stop(s.system)));
+  }
 }
 
 async function main(): Promise<number> {

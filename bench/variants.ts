@@ -28,3 +28,21 @@ export function parseVariants(list: string | undefined): string[] {
   if (unknown.length > 0) throw new UsageError(`unknown variant${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; choose from ${allVariants.join(', ')}`);
   return allVariants.filter((v) => names.includes(v));
 }
+
+/** Measured side by side with the full system unless `--paired` says otherwise: the observability budget is a few per cent. */
+export const defaultPaired: readonly string[] = ['without-tracing', 'without-metrics', 'without-telemetry'];
+
+/**
+ * Which of the run's variants `--paired` names ("none" for none; by default the telemetry ones the
+ * run includes), or a usage error: the full system is the reference, not a partner.
+ */
+export function parsePaired(list: string | undefined, variants: readonly string[]): string[] {
+  if (list === undefined) return defaultPaired.filter((v) => variants.includes(v));
+  const names = list.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 1 && names[0] === 'none') return [];
+  const invalid = names.filter((n) => n === 'full' || !allVariants.includes(n));
+  if (invalid.length > 0) throw new UsageError(`--paired cannot take ${invalid.map((n) => `"${n}"`).join(', ')}: name variants other than full (the reference), from ${allVariants.filter((v) => v !== 'full').join(', ')}, or none`);
+  const missing = names.filter((n) => !variants.includes(n));
+  if (missing.length > 0) throw new UsageError(`--paired names ${missing.map((n) => `"${n}"`).join(', ')}, which --variants leaves out`);
+  return variants.filter((v) => names.includes(v));
+}
