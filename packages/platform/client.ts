@@ -24,6 +24,12 @@ export interface CallOptions {
   readonly headers?: Record<string, string>;
   /** Extra attributes of the call's span, e.g. marking a long poll as a messaging receive. */
   readonly spanAttributes?: Attributes;
+  /**
+   * Abandons the call, its retries included, when the caller no longer wants the answer (a
+   * service stopping while a long poll waits): it rejects with the signal's reason at once, and
+   * the peer's circuit breaker does not count it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Signs or otherwise decorates an outgoing request once its exact bytes are known. */
@@ -37,6 +43,8 @@ export interface WireRequest {
   readonly body: string | undefined;
   /** The time left to answer; the transport gives up after it. */
   readonly timeoutMs: number;
+  /** The caller gave up: the transport stops waiting and rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export interface WireResponse {
@@ -67,9 +75,10 @@ export function networkTransport(origin: string, connect: Pool.Options['connect'
   const pool = new Pool(origin, { connect, connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
   return {
     name: new URL(origin).protocol === 'http:' ? 'http' : 'https',
-    async send({ method, path, headers, body, timeoutMs }) {
+    async send({ method, path, headers, body, timeoutMs, signal }) {
+      const deadline = AbortSignal.timeout(timeoutMs);
       const response = await pool.request({
-        method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
+        method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
       });
       return {
         status: response.statusCode,
@@ -168,7 +177,8 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
   const maxBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
 
   /** One request on the wire; what it sent and got is written on `span`. */
-  async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number, span: Span): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+  async function attempt(name: string, spec: RouteSpec, path: string, headers: Record<string, string>, body: string | undefined, deadline: number, span: Span, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+    signal?.throwIfAborted();
     const breaker = breakerFor(name);
     if (!breaker.tryAcquire()) {
       throw new UpstreamError('unavailable', peer, `${peer} is failing on ${name}; its circuit is open for another ${breaker.retryAfterMs()} ms.`, { retryable: false, headers: { 'retry-after': String(Math.ceil(breaker.retryAfterMs() / 1000)) } });
@@ -184,8 +194,12 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       const sent = { ...headers, 'x-request-timeout-ms': String(remaining) };
       const signed = options.signer ? { ...sent, ...options.signer({ method: spec.method, url: `${options.origin}${path}`, headers: sent, body }) } : sent;
       if (body !== undefined && span.isRecording()) span.setAttribute(attr.httpRequestBodySize, Buffer.byteLength(body));
-      response = await transport.send({ method: spec.method, path, headers: signed, body, timeoutMs: remaining });
+      response = await transport.send({ method: spec.method, path, headers: signed, body, timeoutMs: remaining, ...(signal ? { signal } : {}) });
     } catch (error) {
+      if (signal?.aborted) {
+        breaker.success(); // the caller left, not the peer's fault: release a half-open probe
+        throw signal.reason;
+      }
       breaker.failure();
       const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
       if (timedOut) throw new UpstreamError('deadlineExceeded', peer, `${peer} did not answer ${name} within ${remaining} ms.`, { retryable: true, cause: error });
@@ -265,7 +279,7 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
         const attemptHeaders = { ...headers };
         injectContext(trace.setSpan(callContext, attemptSpan), attemptHeaders);
         try {
-          const result = await attempt(name, spec, path, attemptHeaders, body, deadline, attemptSpan);
+          const result = await attempt(name, spec, path, attemptHeaders, body, deadline, attemptSpan, callOptions.signal);
           if (result.status >= 500) markFailed(attemptSpan, `${peer} answered ${result.status}`, String(result.status));
           return result;
         } catch (error) {
@@ -279,9 +293,10 @@ export function createClient<C extends ServiceContract>(contract: C, options: Cl
       let outcome = 'error';
       let retries = 0;
       try {
-        const result = await retry((n) => (n === 1 ? attempt(name, spec, path, headers, body, deadline, span) : resend(n)), {
+        const result = await retry((n) => (n === 1 ? attempt(name, spec, path, headers, body, deadline, span, callOptions.signal) : resend(n)), {
           ...retryPolicy,
           deadline,
+          ...(callOptions.signal ? { signal: callOptions.signal } : {}),
           retryable: (error) => error instanceof UpstreamError && error.retryable,
           onRetry: (n, error, delayMs) => {
             retries += 1;

@@ -115,6 +115,15 @@ test('the deadline holds in-process: a slow callee is a 504 within the budget', 
   assert.ok(Date.now() - started < 900, `gave up after ${Date.now() - started} ms, not when the callee answered`);
 });
 
+test('an in-process call the caller abandons stops waiting at once', async () => {
+  const { client } = clientAs('orders');
+  const stopping = new AbortController();
+  const started = Date.now();
+  setTimeout(() => stopping.abort(new Error('service stopping')), 50);
+  await assert.rejects(client.slow({}, { timeoutMs: 5_000, signal: stopping.signal }), /service stopping/);
+  assert.ok(Date.now() - started < 900, `rejected after ${Date.now() - started} ms, not when the callee answered`);
+});
+
 test('a component that is not serving (yet, or any more) is unavailable, not a crash', async () => {
   const lonely = new ComponentRegistry(['store', 'orders']);
   const handle = createClient(storeLike, { origin: 'https://127.0.0.1:1', peer: 'store', transport: lonely.transport('store', 'orders'), retry: { attempts: 1, baseMs: 1, capMs: 1 } });

@@ -47,17 +47,23 @@ export class ComponentRegistry implements LocalCallers {
     };
     return {
       name: 'inproc',
-      send: async ({ method, path, headers, body, timeoutMs }) => {
+      send: async ({ method, path, headers, body, timeoutMs, signal }) => {
         const server = serverOf();
         const ticket = randomUUID();
         this.tickets.set(ticket, caller);
         let timer: NodeJS.Timeout | undefined;
+        let abandon: (() => void) | undefined;
         try {
           // The callee bounds its own work by the deadline header; the caller stops waiting here.
           const response = await Promise.race([
             server.inject({ method: method as 'GET', url: path, headers: { ...headers, [localCallerHeader]: ticket }, ...(body === undefined ? {} : { payload: body }) }),
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })), timeoutMs);
+              if (signal) {
+                abandon = () => reject(signal.reason);
+                if (signal.aborted) abandon();
+                else signal.addEventListener('abort', abandon, { once: true });
+              }
             }),
           ]);
           return {
@@ -70,6 +76,7 @@ export class ComponentRegistry implements LocalCallers {
           };
         } finally {
           clearTimeout(timer);
+          if (abandon) signal?.removeEventListener('abort', abandon);
           this.tickets.delete(ticket);
         }
       },

@@ -87,17 +87,18 @@ export interface RetryPolicy {
  */
 export async function retry<T>(
   fn: (attempt: number) => Promise<T>,
-  options: RetryPolicy & { retryable: (error: unknown) => boolean; deadline: number; onRetry?: (attempt: number, error: unknown, delayMs: number) => void },
+  options: RetryPolicy & { retryable: (error: unknown) => boolean; deadline: number; onRetry?: (attempt: number, error: unknown, delayMs: number) => void; signal?: AbortSignal },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
-      if (attempt >= options.attempts || !options.retryable(error)) throw error;
+      if (attempt >= options.attempts || !options.retryable(error) || options.signal?.aborted) throw error;
       const delay = backoffDelay(attempt, options.baseMs, options.capMs);
       if (Date.now() + delay >= options.deadline) throw error;
       options.onRetry?.(attempt, error, delay);
-      await sleep(delay);
+      // Abandoned while waiting: the signal's reason, as an abandoned attempt would.
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
     }
   }
 }

@@ -185,6 +185,22 @@ test('a deadline turns a slow answer into 504 and the breaker opens after repeat
   await close();
 });
 
+test('a call the caller abandons rejects at once with its reason, retries none, and opens no circuit', async () => {
+  const { client, close, breaker } = clientAs('orders', { retry: { attempts: 3, baseMs: 1, capMs: 1 }, breaker: { failureThreshold: 1, openMs: 60_000 } });
+  const before = flakyCalls;
+  const stopping = new AbortController();
+  const started = Date.now();
+  const pending = client.flaky({ params: { mode: 'slow' } }, { timeoutMs: 5_000, signal: stopping.signal });
+  setTimeout(() => stopping.abort(new Error('service stopping')), 100);
+  await assert.rejects(pending, /service stopping/);
+  assert.ok(Date.now() - started < 1_500, `rejected after ${Date.now() - started} ms, not when the slow answer came`);
+  assert.equal(flakyCalls - before, 1, 'an abandoned call is not retried');
+  assert.equal(breaker('flaky').state, 'closed', 'leaving is not a failure of the peer');
+  await assert.rejects(client.flaky({ params: { mode: 'fast' } }, { signal: stopping.signal }), /service stopping/, 'an already abandoned call is not sent');
+  assert.equal(flakyCalls - before, 1);
+  await close();
+});
+
 test('a client with a certificate for the wrong peer refuses the server', async () => {
   const handle = createClient(testContract, { origin, peer: 'store', connect: tlsClientOptions(loadIdentity(home, 'orders'), 'orders'), retry: { attempts: 1, baseMs: 1, capMs: 1 } });
   await assert.rejects(handle.client.echo({ body: { name: 'a', n: 1 } }), (error: unknown) => error instanceof UpstreamError && error.problem.status === 503);

@@ -87,7 +87,8 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000, spanAttributes: receiving });
+        // Abandoned on stop: a long poll would otherwise hold the shutdown for up to its 5 s.
+        const reply = await deps.store.readEvents({ query: { consumer: consumerName, limit: batchSize, waitMs: 5_000 } }, { timeoutMs: 8_000, spanAttributes: receiving, signal: stopping.signal });
         const batch = reply.body.events;
         if (batch.length === 0) continue;
         unfinished = batch.length;
