@@ -35,8 +35,8 @@ export interface PairedPlan {
 
 export const pairedPlan = (quick: boolean): PairedPlan =>
   quick
-    ? { concurrency: 16, rounds: 3, windowMs: 2_000, leadInMs: 500, maxDrainMs: 5_000, quietCores: 0.15 }
-    : { concurrency: 16, rounds: 5, windowMs: 4_000, leadInMs: 1_000, maxDrainMs: 8_000, quietCores: 0.15 };
+    ? { concurrency: 32, rounds: 3, windowMs: 2_000, leadInMs: 500, maxDrainMs: 5_000, quietCores: 0.15 }
+    : { concurrency: 32, rounds: 5, windowMs: 4_000, leadInMs: 1_000, maxDrainMs: 8_000, quietCores: 0.15 };
 
 export interface PairedWindow {
   readonly served: number;
