@@ -4,7 +4,7 @@
  * rate during which the services' CPU and memory are read from /proc.
  */
 import { searchCapacity, type Objective, type SearchPlan } from '@msa-poc/harness/capacity';
-import { constant, runLoad, type LoadResult } from '@msa-poc/harness/load';
+import { constant, mergeSummaries, runLoad, type LoadResult } from '@msa-poc/harness/load';
 import { capacityPoint, served } from '@msa-poc/harness/prove';
 import { defineScenario, ScenarioRunner } from '@msa-poc/harness/scenario';
 import { round } from '@msa-poc/harness/numbers';
@@ -27,6 +27,9 @@ export const benchScenario = defineScenario({
     place: { weight: 0.3, run: (ctx) => ctx.placeOrder() },
   },
 });
+
+/** The read path's operations: the catalog (gateway → orders) and an order (gateway → orders → store). */
+export const readOperations = ['products', 'order'] as const;
 
 /** `poc prove`'s default objective. */
 export const objective: Objective = { p99Ms: 250, errorBudget: 0.01 };
@@ -85,12 +88,14 @@ export async function measureVariant(name: string, description: string, system: 
   const fixedSeconds = fixed.durationMs / 1000;
   const netCpuUsPerRequest = perRequest(Math.max(0, used.total - idleCores * fixedSeconds));
   const errorRate = fixed.intended ? round(fixed.failed / fixed.intended, 4) : 0;
+  const reads = readOperations.flatMap((name) => (fixed.byOperation[name] ? [fixed.byOperation[name].latency] : []));
+  const readP50Ms = reads.length > 0 ? mergeSummaries(reads).p50 : 0;
   if (fixed.failed > 0) progress(`  failures at the fixed rate: ${failures(fixed)}`);
-  progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
+  progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms (read path ${readP50Ms} ms), p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
   return {
     name, description, kneeRps, idleCores,
     points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p99Ms: p.p99Ms, errorRate: p.errorRate })),
-    fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
+    fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, readP50Ms, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
   };
 }
 

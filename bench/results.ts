@@ -22,6 +22,8 @@ export interface VariantResult {
     readonly offeredRps: number;
     readonly achievedRps: number;
     readonly p50Ms: number;
+    /** p50 of the read path alone (the catalog and an order by id), from intended send time. */
+    readonly readP50Ms: number;
     readonly p99Ms: number;
     readonly errorRate: number;
     /** CPU of all the variant's service processes per completed request, µs. */
@@ -113,10 +115,10 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   // Granularity: the same system with its services in one process against one process each.
   const colocated = kneeOf(variants, 'colocated');
   if (full && colocated) ratios.colocated_over_split_knee = round(colocated / full, 3);
-  const p50Of = (name: string) => variants.find((v) => v.name === name)?.fixed.p50Ms || undefined;
-  const splitP50 = p50Of('full');
-  const colocatedP50 = p50Of('colocated');
-  if (splitP50 && colocatedP50) ratios.colocated_over_split_p50 = round(colocatedP50 / splitP50, 3);
+  const fixedOf = (name: string) => variants.find((v) => v.name === name)?.fixed;
+  const [split, together] = [fixedOf('full'), fixedOf('colocated')];
+  if (split?.p50Ms && together?.p50Ms) ratios.colocated_over_split_p50 = round(together.p50Ms / split.p50Ms, 3);
+  if (split?.readP50Ms && together?.readP50Ms) ratios.colocated_over_split_read_p50 = round(together.readP50Ms / split.readP50Ms, 3);
   for (const variant of variants) {
     const feature = /^without-(.+)$/.exec(variant.name)?.[1];
     if (!feature) continue;
@@ -147,9 +149,9 @@ const targetSpecs: readonly TargetSpec[] = [
   { name: 'telemetry_throughput_share', direction: 'max', bar: 0.1, target: 0.05, possible: { min: 0, max: 1 } },
   { name: 'dpop_us_per_request', direction: 'max', bar: 150, target: 100 },
   { name: 'load_client_over_autocannon', direction: 'min', bar: 0.8, target: 0.9 },
-  // Co-location's promise: at least twice the knee, and at most a third of the p50 at the common rate (the whole mix, reads and writes).
+  // Co-location's promise: at least twice the knee, and at most a third of the read path's p50 at the common rate.
   { name: 'colocated_over_split_knee', direction: 'min', bar: 2, target: 2 },
-  { name: 'colocated_over_split_p50', direction: 'max', bar: 0.333, target: 0.333 },
+  { name: 'colocated_over_split_read_p50', direction: 'max', bar: 0.333, target: 0.333 },
 ];
 
 /** Each target whose figure was measured, with pass (the bar holds), warn, or inconclusive. */
@@ -174,9 +176,9 @@ export function renderTable(results: BenchResults): string {
   const lines = [
     `Measured ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`npm run bench${results.options.quick ? ' -- --quick' : ''}\` (${results.durationS} s) on ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; the machine was shared, so read ratios, not absolute figures.`,
     '',
-    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
-    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | read p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
+    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.readP50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
     ...pairedTable(results.paired),
     '',
     '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
