@@ -211,6 +211,30 @@ test('timeouts are errors whose latency is the timeout, whether or not the opera
   }
 });
 
+test('deadlines of requests that never answer pass while the ones around them answer', async () => {
+  const aborted: string[] = [];
+  const result = await runLoad({
+    shape: constant(200), durationMs: 500, timeoutMs: 100, maxInFlight: 1000,
+    next: (sequence) => ({
+      name: sequence % 3 === 1 ? 'stuck' : 'quick',
+      run: (signal) => {
+        if (sequence % 3 !== 1) return sleep(sequence % 2 === 0 ? 1 : 30).then(() => ({ status: 200 }));
+        signal.addEventListener('abort', () => aborted.push((signal.reason as Error).name));
+        return new Promise(() => {});
+      },
+    }),
+  });
+  assert.equal(result.intended, 99);
+  assert.equal(result.timedOut, 33);
+  assert.equal(result.byOperation['stuck']?.failed, 33);
+  assert.equal(result.byOperation['quick']?.failed, 0);
+  assert.equal(result.succeeded, 66);
+  assert.deepEqual(new Set(aborted), new Set(['TimeoutError']));
+  assert.equal(aborted.length, 33, 'each stuck request was told once');
+  const stuck = result.byOperation['stuck']?.latency;
+  assert.ok(stuck && stuck.min >= 99.9 && stuck.max <= 100.2, `timed-out latency ${stuck?.min}..${stuck?.max}`);
+});
+
 test('requests beyond maxInFlight are counted as could-not-issue errors with the timeout as latency', async () => {
   const server = await serve(hold);
   const agent = newAgent();
@@ -233,6 +257,9 @@ test('requests beyond maxInFlight are counted as could-not-issue errors with the
     assert.ok(result.latency.min >= 199.9 && result.latency.max <= 200.3, `latency ${result.latency.min}..${result.latency.max}`);
     assert.equal(result.maxInFlightSeen, 5);
     assert.ok(snapshots.length > 5 && snapshots.every((snapshot) => snapshot.inFlight <= 5));
+    assert.equal(snapshots.reduce((total, snapshot) => total + snapshot.interval.latency.count, 0), result.intended, 'every request is in one interval');
+    assert.ok(snapshots.some((snapshot) => snapshot.interval.latency.count > 0 && snapshot.interval.latency.min >= 199.9), 'not-issued requests weigh the timeout in the intervals too');
+    assert.equal(result.byOperation['/']?.latency.count, result.intended);
     assert.ok(server.received() <= result.issued);
   } finally {
     await agent.close();

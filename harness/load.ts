@@ -19,7 +19,7 @@
  *   `cancelled` and left out of every latency figure, since nobody waited for them to the end.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { createHistogram, mergeSummaries, recordMs, summarize, type Histogram, type Summary } from './histogram.js';
+import { createHistogram, mergeSummaries, recordMs, recordMsTimes, summarize, type Histogram, type Summary } from './histogram.js';
 
 export { summarize, mergeSummaries, createHistogram, recordMs };
 export type { Summary, Histogram };
@@ -260,13 +260,14 @@ interface Flight {
   readonly deadline: number;
   readonly sentAt: number;
   readonly controller: AbortController;
-  timer: NodeJS.Timeout | undefined;
   done: boolean;
 }
 
 class Tally {
   count = 0;
   failed = 0;
+  /** Not-issued requests not yet in `latency`: they all weigh `timeoutMs`, so they are added in one go. */
+  notIssuedUnrecorded = 0;
   readonly latency = createHistogram();
   readonly statuses: Record<string, number> = {};
 }
@@ -298,7 +299,18 @@ class LoadRun {
   #progressTimer: NodeJS.Timeout | undefined;
   #lastProgressAt = 0;
   #lastProgressSucceeded = 0;
-  readonly #flights = new Set<Flight>();
+  /**
+   * Flights in the order they were sent, which is also the order of their deadlines (intended time
+   * plus one timeout for all): one timer, armed for the first flight still in the air, stands in
+   * for a timer per flight. Landed flights are swept off the front, so `#queue[#queueHead]` is in
+   * the air whenever the queue is not empty.
+   */
+  #queue: Flight[] = [];
+  #queueHead = 0;
+  #inFlight = 0;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  /** Not-issued requests not yet in `#latency` and `#intervalLatency` (see `#flushNotIssued`). */
+  #notIssuedUnrecorded = 0;
   #schedulingDone = false;
   #finished = false;
   #aborted = false;
@@ -389,17 +401,18 @@ class LoadRun {
     this.#intended++;
     const sentAt = this.#now();
     recordMs(this.#schedulerLag, sentAt - intended);
-    if (this.#flights.size >= this.#options.maxInFlight) {
-      this.#recordFailure(op.name, this.#options.timeoutMs, undefined, 'not-issued');
+    if (this.#inFlight >= this.#options.maxInFlight) {
+      this.#recordNotIssued(op.name);
       return;
     }
     this.#issued++;
     if (sentAt - intended > LATE_SEND_MS) this.#lateSends++;
     const deadline = intended + this.#options.timeoutMs;
-    const flight: Flight = { op, intended, deadline, sentAt, controller: new AbortController(), timer: undefined, done: false };
-    this.#flights.add(flight);
-    this.#maxInFlightSeen = Math.max(this.#maxInFlightSeen, this.#flights.size);
-    flight.timer = setTimeout(() => this.#timeout(flight), Math.max(0, deadline - sentAt));
+    const flight: Flight = { op, intended, deadline, sentAt, controller: new AbortController(), done: false };
+    this.#queue.push(flight);
+    this.#inFlight++;
+    if (this.#inFlight > this.#maxInFlightSeen) this.#maxInFlightSeen = this.#inFlight;
+    if (this.#deadlineTimer === undefined) this.#armDeadline(deadline, sentAt);
     let pending: Promise<Outcome>;
     try {
       pending = op.run(flight.controller.signal, Math.max(0, deadline - sentAt));
@@ -415,10 +428,35 @@ class LoadRun {
   #land(flight: Flight): boolean {
     if (flight.done) return false;
     flight.done = true;
-    clearTimeout(flight.timer);
-    this.#flights.delete(flight);
+    this.#inFlight--;
+    const queue = this.#queue;
+    let head = this.#queueHead;
+    while (head < queue.length && (queue[head] as Flight).done) head++;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= queue.length) {
+      this.#queue = queue.slice(head);
+      head = 0;
+    }
+    this.#queueHead = head;
     return true;
   }
+
+  #armDeadline(deadline: number, now: number): void {
+    this.#deadlineTimer = setTimeout(this.#onDeadline, Math.max(1, Math.ceil(deadline - now)));
+  }
+
+  /** Times out every flight whose deadline has passed, then waits for the next one. */
+  readonly #onDeadline = (): void => {
+    this.#deadlineTimer = undefined;
+    const now = this.#now();
+    while (!this.#finished && this.#queueHead < this.#queue.length) {
+      const first = this.#queue[this.#queueHead] as Flight;
+      if (first.deadline > now) return this.#armDeadline(first.deadline, now);
+      this.#timeout(first);
+    }
+  };
 
   #timeout(flight: Flight): void {
     if (!this.#land(flight)) return;
@@ -474,11 +512,34 @@ class LoadRun {
     return tally;
   }
 
+  /** Counts now, records the latency (always `timeoutMs`) in bulk when the histograms are next read. */
+  #recordNotIssued(name: string): void {
+    let tally = this.#byOperation.get(name);
+    if (!tally) this.#byOperation.set(name, (tally = new Tally()));
+    tally.count++;
+    tally.failed++;
+    tally.notIssuedUnrecorded++;
+    this.#failed++;
+    this.#notIssuedUnrecorded++;
+    this.#couldNotIssue++;
+    bump(this.#errors, 'not-issued');
+  }
+
+  #flushNotIssued(): void {
+    const timeoutMs = this.#options.timeoutMs;
+    recordMsTimes(this.#latency, timeoutMs, this.#notIssuedUnrecorded);
+    recordMsTimes(this.#intervalLatency, timeoutMs, this.#notIssuedUnrecorded);
+    this.#notIssuedUnrecorded = 0;
+    for (const tally of this.#byOperation.values()) {
+      recordMsTimes(tally.latency, timeoutMs, tally.notIssuedUnrecorded);
+      tally.notIssuedUnrecorded = 0;
+    }
+  }
+
   #recordFailure(name: string, latencyMs: number, serviceMs: number | undefined, kind: ErrorKind): void {
     this.#record(name, latencyMs, serviceMs, false);
     bump(this.#errors, kind);
     if (kind === 'timeout') this.#timedOut++;
-    if (kind === 'not-issued') this.#couldNotIssue++;
   }
 
   #afterLanding(): void {
@@ -486,12 +547,13 @@ class LoadRun {
   }
 
   #maybeFinish(): void {
-    if (this.#schedulingDone && this.#flights.size === 0) this.#finish();
+    if (this.#schedulingDone && this.#inFlight === 0) this.#finish();
   }
 
   #snapshot(): LoadSnapshot {
     const elapsedMs = this.#now();
     const intervalMs = elapsedMs - this.#lastProgressAt;
+    this.#flushNotIssued();
     const snapshot: LoadSnapshot = {
       elapsedMs: round3(elapsedMs),
       targetRps: elapsedMs < this.#options.durationMs ? round3(this.#options.shape(elapsedMs)) : 0,
@@ -502,7 +564,7 @@ class LoadRun {
       failed: this.#failed,
       timedOut: this.#timedOut,
       couldNotIssue: this.#couldNotIssue,
-      inFlight: this.#flights.size,
+      inFlight: this.#inFlight,
       interval: {
         ms: round3(intervalMs),
         succeededRps: intervalMs > 0 ? round3(((this.#succeeded - this.#lastProgressSucceeded) * 1000) / intervalMs) : 0,
@@ -536,8 +598,8 @@ class LoadRun {
     this.#schedulingDone = true;
     clearTimeout(this.#tickTimer);
     if (this.#tickImmediate) clearImmediate(this.#tickImmediate);
-    for (const flight of [...this.#flights]) {
-      this.#land(flight);
+    for (const flight of this.#queue.slice(this.#queueHead)) {
+      if (!this.#land(flight)) continue;
       this.#cancelled++;
       flight.controller.abort(reason);
     }
@@ -553,6 +615,7 @@ class LoadRun {
   #cleanup(): void {
     this.#finished = true;
     clearInterval(this.#progressTimer);
+    clearTimeout(this.#deadlineTimer);
     this.#loopDelay.disable();
     this.#options.signal?.removeEventListener('abort', this.#onAbort);
   }
@@ -563,6 +626,7 @@ class LoadRun {
     if (this.#finished) return;
     const wallMs = this.#now();
     const cpu = process.cpuUsage(this.#cpu);
+    this.#flushNotIssued();
     const elu = performance.eventLoopUtilization(this.#elu).utilization;
     this.#cleanup();
     const loopDelayP99Ms = this.#loopDelay.count > 0 ? this.#loopDelay.percentile(99) / 1e6 : 0;
