@@ -6,7 +6,7 @@
  * agent tells the HTTP client's share of the gap from the load generator's.
  */
 import autocannon from 'autocannon';
-import { Agent, request } from 'undici';
+import { HttpTransport } from '@msa-poc/harness/http';
 import { constant, runLoad, type Operation } from '@msa-poc/harness/load';
 import { round } from '@msa-poc/harness/numbers';
 import { startHelper } from './child.js';
@@ -17,7 +17,7 @@ const connections = 64;
 export async function compareWithAutocannon(durationMs: number, progress: (line: string) => void): Promise<ClientComparison> {
   const route = await startHelper('./plain-route.js');
   const url = `http://127.0.0.1:${route.port}/`;
-  const agent = new Agent({ connections, keepAliveTimeout: 30_000 });
+  const transport = new HttpTransport(url, { connections });
   try {
     await autocannon({ url, connections, duration: 1 }); // warm-up: JIT and connections
     const cannon = await autocannon({ url, connections, duration: Math.max(1, Math.round(durationMs / 1000)) });
@@ -26,13 +26,9 @@ export async function compareWithAutocannon(durationMs: number, progress: (line:
 
     const get: Operation = {
       name: 'get',
-      run: async (signal) => {
-        const response = await request(url, { dispatcher: agent, signal });
-        await response.body.dump();
-        return { status: response.statusCode };
-      },
+      run: async (signal) => ({ status: (await transport.send({ method: 'GET', path: '/', signal })).status }),
     };
-    const closedLoopRps = round(await undiciClosedLoop(url, agent, durationMs), 0);
+    const closedLoopRps = round(await closedLoop(transport, durationMs), 0);
     progress(`  undici closed loop: ${closedLoopRps} rps (${connections} concurrent requests on the load client's agent)`);
 
     const offered = Math.round(autocannonRps * 1.5);
@@ -42,19 +38,18 @@ export async function compareWithAutocannon(durationMs: number, progress: (line:
     progress(`  load client: ${loadClientRps} rps achieved of ${offered} offered (at most ${connections} in flight; client CPU ${result.client.cpuShareOfOneCore} of a core)`);
     return { autocannonRps, undiciClosedLoopRps: closedLoopRps, loadClientRps, connections, durationMs };
   } finally {
-    await agent.close();
+    await transport.close();
     await route.stop();
   }
 }
 
 /** Requests per second of `connections` loops that each send the next request when the last one is answered. */
-async function undiciClosedLoop(url: string, agent: Agent, durationMs: number): Promise<number> {
+async function closedLoop(transport: HttpTransport, durationMs: number): Promise<number> {
   const start = performance.now();
   let count = 0;
   await Promise.all(Array.from({ length: connections }, async () => {
     while (performance.now() - start < durationMs) {
-      const response = await request(url, { dispatcher: agent });
-      await response.body.dump();
+      await transport.send({ method: 'GET', path: '/' });
       count++;
     }
   }));
