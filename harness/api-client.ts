@@ -6,10 +6,10 @@
 import { generateKeyPairSync, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
 import { createClientAssertion, clientAssertionType } from '@msa-poc/gateway/auth/client-assertion';
 import { createDpopProof } from '@msa-poc/gateway/auth/dpop';
 import { parsePublicJwk, type PublicJwk } from '@msa-poc/gateway/auth/jwk';
+import { HttpTransport, type HttpResponse } from './http.js';
 
 export interface ClientKey {
   readonly privateKey: KeyObject;
@@ -40,7 +40,7 @@ export function loadOrCreateClientKey(dir: string, name: string): ClientKey {
 export type ApiCaller = Pick<ApiClient, 'call'>;
 
 export class ApiClient {
-  readonly #agent: Agent;
+  readonly #http: HttpTransport;
   #token: { value: string; refreshAt: number } | undefined;
   #nonce: string | undefined;
 
@@ -52,7 +52,7 @@ export class ApiClient {
     ca: string | undefined,
     private readonly scope?: string,
   ) {
-    this.#agent = new Agent({ connect: ca === undefined ? {} : { ca }, connections: 64, keepAliveTimeout: 30_000 });
+    this.#http = new HttpTransport(origin, { connections: 64, ...(ca === undefined ? {} : { ca }) });
   }
 
   /** A DPoP proof for one request, bound to the current token. */
@@ -71,16 +71,13 @@ export class ApiClient {
         client_assertion: createClientAssertion({ clientId: this.clientId, audience: url, privateKey: this.key.privateKey }),
         ...(this.scope ? { scope: this.scope } : {}),
       });
-      const response = await request(url, {
-        method: 'POST', dispatcher: this.#agent, body: form.toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: this.proof('POST', url) },
-      });
-      const body = (await response.body.json()) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
+      const response = await this.#postForm(url, form);
+      const body = JSON.parse(response.text()) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
       const nonce = response.headers['dpop-nonce'];
       if (typeof nonce === 'string') this.#nonce = nonce;
-      if (response.statusCode === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
-      if (response.statusCode !== 200 || !body.access_token) {
-        throw new Error(`the token endpoint refused ${this.clientId}: ${response.statusCode} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
+      if (response.status === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
+      if (response.status !== 200 || !body.access_token) {
+        throw new Error(`the token endpoint refused ${this.clientId}: ${response.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
       }
       const lifetime = (body.expires_in ?? 60) * 1000;
       this.#token = { value: body.access_token, refreshAt: Date.now() + Math.max(lifetime - 60_000, lifetime / 2) };
@@ -102,15 +99,12 @@ export class ApiClient {
         subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
         authorization_details: JSON.stringify([{ type: 'support_access', grant_id: grantId }]),
       });
-      const response = await request(url, {
-        method: 'POST', dispatcher: this.#agent, body: form.toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: this.proof('POST', url) },
-      });
-      const body = (await response.body.json()) as { error?: string };
+      const response = await this.#postForm(url, form);
+      const body = JSON.parse(response.text()) as { error?: string };
       const nonce = response.headers['dpop-nonce'];
       if (typeof nonce === 'string') this.#nonce = nonce;
-      if (response.statusCode === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
-      return { status: response.statusCode, headers: response.headers, body };
+      if (response.status === 400 && body.error === 'use_dpop_nonce' && attempt === 0) continue;
+      return { status: response.status, headers: response.headers, body };
     }
   }
 
@@ -119,10 +113,10 @@ export class ApiClient {
     const url = `${this.origin}${path}`;
     for (let attempt = 0; ; attempt++) {
       const token = options.token ?? (await this.accessToken());
-      const response = await request(url, {
-        method: method as 'GET',
-        dispatcher: this.#agent,
-        signal: options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      const response = await this.#http.send({
+        method,
+        path,
+        ...(options.signal ? { signal: options.signal } : { timeoutMs: options.timeoutMs ?? 10_000 }),
         headers: {
           authorization: `DPoP ${token}`,
           dpop: this.proof(method, url, token),
@@ -131,15 +125,22 @@ export class ApiClient {
         },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
       });
-      const text = await response.body.text();
+      const text = response.text();
       const nonce = response.headers['dpop-nonce'];
       if (typeof nonce === 'string') this.#nonce = nonce;
-      if (response.statusCode === 401 && attempt === 0 && String(response.headers['www-authenticate'] ?? '').includes('use_dpop_nonce')) continue;
-      return { status: response.statusCode, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
+      if (response.status === 401 && attempt === 0 && String(response.headers['www-authenticate'] ?? '').includes('use_dpop_nonce')) continue;
+      return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
     }
   }
 
+  #postForm(url: string, form: URLSearchParams): Promise<HttpResponse> {
+    return this.#http.send({
+      method: 'POST', path: new URL(url).pathname, body: form.toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: this.proof('POST', url) },
+    });
+  }
+
   close(): Promise<void> {
-    return this.#agent.close();
+    return this.#http.close();
   }
 }
