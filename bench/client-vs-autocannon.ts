@@ -26,7 +26,7 @@ export async function compareWithAutocannon(durationMs: number, progress: (line:
 
     const get: Operation = {
       name: 'get',
-      run: async (signal) => ({ status: (await transport.send({ method: 'GET', path: '/', signal })).status }),
+      run: async (deadline) => ({ status: (await transport.send({ method: 'GET', path: '/', cancelledBy: deadline })).status }),
     };
     const closedLoopRps = round(await closedLoop(transport, durationMs), 0);
     progress(`  undici closed loop: ${closedLoopRps} rps (${connections} concurrent requests on the load client's agent)`);

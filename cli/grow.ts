@@ -108,7 +108,7 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
     const full = await api.call<{ crossed: string[] }>('GET', '/v1/relay');
     if (full.status !== 200) throw new Error(`GET /v1/relay answered ${full.status}: ${JSON.stringify(full.body)}`);
     progress(`one request crossed all ${full.body.crossed.length} synthetic services`);
-    await runLoad({ shape: constant(20), durationMs: 3_000, next: () => ({ name: 'relay', run: (signal) => api.call('GET', '/v1/relay', { signal }) }), timeoutMs: 5_000, maxInFlight: 256 });
+    await runLoad({ shape: constant(20), durationMs: 3_000, next: () => ({ name: 'relay', run: ({ signal }) => api.call('GET', '/v1/relay', { signal }) }), timeoutMs: 5_000, maxInFlight: 256 });
 
     const rssMb: Record<string, number> = {};
     for (const [name, service] of system.services) rssMb[name] = await residentMb(service.adminUrl);
@@ -122,7 +122,7 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
       const measure = async (rps: number): Promise<CapacityPoint> => {
         const result = await runLoad({
           shape: constant(rps), durationMs: command.stepMs, timeoutMs: 5_000, maxInFlight: 512,
-          next: () => ({ name: `depth-${depth}`, run: (signal) => api.call('GET', relay(depth), { signal }) }),
+          next: () => ({ name: `depth-${depth}`, run: ({ signal }) => api.call('GET', relay(depth), { signal }) }),
         });
         const point: CapacityPoint = {
           offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99,

@@ -133,7 +133,7 @@ test('a refused connection is a connection error', async (t) => {
   assert.equal(classifyError(error), 'connection');
 });
 
-test('a timeout or an aborted signal fails the request with its reason and frees the connection; an aborted signal sends nothing', async (t) => {
+test('a timeout, an aborted signal or a cancel hook fails the request with its reason and frees the connection; an aborted signal sends nothing', async (t) => {
   const held: ServerResponse[] = [];
   const server = await serve(t, (req, res) => {
     if (req.url === '/hold') held.push(res);
@@ -149,6 +149,11 @@ test('a timeout or an aborted signal fails the request with its reason and frees
   const pending = client.send({ method: 'GET', path: '/hold', signal: controller.signal });
   setTimeout(() => controller.abort(new Error('stopped by the test')), 30);
   await assert.rejects(pending, /stopped by the test/);
+
+  let cancel: ((reason: unknown) => void) | undefined;
+  const hooked = client.send({ method: 'GET', path: '/hold', cancelledBy: { onCancel: (callback) => { cancel = callback; } } });
+  setTimeout(() => cancel?.(new Error('cancelled through the hook')), 30);
+  await assert.rejects(hooked, /cancelled through the hook/);
 
   const queued = new AbortController();
   const blocker = client.send({ method: 'GET', path: '/hold', timeoutMs: 200 }).catch((failure: unknown) => failure);

@@ -38,7 +38,7 @@ const hold: Handler = () => { /* never answers */ };
 function httpOperation(agent: Agent, origin: string, path: string, name = path): Operation {
   return {
     name,
-    run: async (signal) => {
+    run: async ({ signal }) => {
       const response = await request(`${origin}${path}`, { dispatcher: agent, signal });
       await response.body.dump();
       return { status: response.statusCode };
@@ -102,7 +102,7 @@ test('a constant rate sends the target count within 5 % over 2 s, on schedule', 
     const inner = httpOperation(agent, server.origin, '/');
     const result = await runLoad({
       shape: constant(100), durationMs: 2000, timeoutMs: 1000, maxInFlight: 100,
-      next: (sequence) => ({ name: 'get', run: (signal, budget) => { lags.push(performance.now() - start - (sequence + 1) * 10); return inner.run(signal, budget); } }),
+      next: (sequence) => ({ name: 'get', run: (request) => { lags.push(performance.now() - start - (sequence + 1) * 10); return inner.run(request); } }),
     });
     assert.ok(Math.abs(server.received() - received - 200) <= 10, `server received ${server.received() - received}`);
     assert.ok(Math.abs(result.intended - 200) <= 10, `intended ${result.intended}`);
@@ -188,7 +188,7 @@ test('timeouts are errors whose latency is the timeout, whether or not the opera
     const [honouring, ignoring] = await Promise.all([
       runLoad({
         shape: constant(20), durationMs: 500, timeoutMs: 200, maxInFlight: 50,
-        next: () => ({ name: 'held', run: (signal, budget) => { signals.push(signal); return httpOperation(agent, server.origin, '/').run(signal, budget); } }),
+        next: () => ({ name: 'held', run: (request) => { signals.push(request.signal); return httpOperation(agent, server.origin, '/').run(request); } }),
       }),
       runLoad({ shape: constant(20), durationMs: 500, timeoutMs: 200, maxInFlight: 50, next: () => ({ name: 'never', run: () => new Promise(() => {}) }) }),
     ]);
@@ -213,13 +213,16 @@ test('timeouts are errors whose latency is the timeout, whether or not the opera
 
 test('deadlines of requests that never answer pass while the ones around them answer', async () => {
   const aborted: string[] = [];
+  const late: AbortSignal[] = [];
   const result = await runLoad({
     shape: constant(200), durationMs: 500, timeoutMs: 100, maxInFlight: 1000,
     next: (sequence) => ({
       name: sequence % 3 === 1 ? 'stuck' : 'quick',
-      run: (signal) => {
+      run: (request) => {
         if (sequence % 3 !== 1) return sleep(sequence % 2 === 0 ? 1 : 30).then(() => ({ status: 200 }));
-        signal.addEventListener('abort', () => aborted.push((signal.reason as Error).name));
+        // Half are told through their signal, half through the hook that makes no AbortSignal.
+        if (sequence % 2 === 0) request.signal.addEventListener('abort', () => aborted.push((request.signal.reason as Error).name));
+        else request.onCancel((reason) => { aborted.push((reason as Error).name); late.push(request.signal); });
         return new Promise(() => {});
       },
     }),
@@ -231,6 +234,8 @@ test('deadlines of requests that never answer pass while the ones around them an
   assert.equal(result.succeeded, 66);
   assert.deepEqual(new Set(aborted), new Set(['TimeoutError']));
   assert.equal(aborted.length, 33, 'each stuck request was told once');
+  assert.equal(late.length, 17);
+  assert.ok(late.every((signal) => signal.aborted && (signal.reason as Error).name === 'TimeoutError'), 'a signal first read after the deadline is already aborted');
   const stuck = result.byOperation['stuck']?.latency;
   assert.ok(stuck && stuck.min >= 99.9 && stuck.max <= 100.2, `timed-out latency ${stuck?.min}..${stuck?.max}`);
 });
@@ -322,7 +327,7 @@ test('ramp and steps shapes send the right counts at the right moments', async (
   try {
     const timed = (starts: number[], from: () => number): Operation => {
       const inner = httpOperation(agent, server.origin, '/');
-      return { name: 'timed', run: (signal, budget) => { starts.push(performance.now() - from()); return inner.run(signal, budget); } };
+      return { name: 'timed', run: (request) => { starts.push(performance.now() - from()); return inner.run(request); } };
     };
     const stepStarts: number[] = [];
     const rampStarts: number[] = [];
@@ -353,7 +358,7 @@ test('an abort through the signal stops the run promptly and cancels what is in 
     const signals: AbortSignal[] = [];
     const running = runLoad({
       shape: constant(50), durationMs: 10_000, timeoutMs: 5_000, maxInFlight: 100, signal: controller.signal,
-      next: () => ({ name: 'held', run: (signal, budget) => { signals.push(signal); return httpOperation(agent, server.origin, '/').run(signal, budget); } }),
+      next: () => ({ name: 'held', run: (request) => { signals.push(request.signal); return httpOperation(agent, server.origin, '/').run(request); } }),
     });
     await sleep(300);
     const abortedAt = performance.now();

@@ -8,7 +8,8 @@
  *
  * Rules the figures follow:
  * - Every request has a deadline, intended time + `timeoutMs`. Missing it is a timeout: an error
- *   whose latency is exactly `timeoutMs`; the operation's signal is aborted then.
+ *   whose latency is exactly `timeoutMs`; the operation is told then (its `signal` aborted, its
+ *   `onCancel` hook called).
  * - At most `maxInFlight` operations are in flight (a timed-out one leaves at its deadline). A
  *   request that falls due while all are taken is not sent: it counts in `couldNotIssue` and as an
  *   error (`not-issued`) with latency `timeoutMs`. Its user would have waited at least for a free
@@ -27,10 +28,23 @@ export type { Summary, Histogram };
 /** What an operation returns; a thrown error is a failure. */
 export type Outcome = { readonly status: number };
 
+/** What an operation is told about the request it makes. */
+export interface Deadline {
+  /** Time left until the request's deadline when the operation was called, ms. */
+  readonly budgetMs: number;
+  /**
+   * Aborted at the deadline (reason: a `TimeoutError`) or when the run is stopped. Made on first
+   * read: an AbortSignal and its listeners cost the client about as much CPU as the rest of its
+   * bookkeeping, so an operation that reacts through `onCancel` instead never pays for one.
+   */
+  readonly signal: AbortSignal;
+  /** Calls `cancel` once, with the same reason and at the same moment as `signal` aborts; at once if that has happened. */
+  onCancel(cancel: (reason: unknown) => void): void;
+}
+
 export interface Operation {
   readonly name: string;
-  /** `signal` aborts at the request's deadline; `budgetMs` is the time left until then. */
-  readonly run: (signal: AbortSignal, budgetMs: number) => Promise<Outcome>;
+  readonly run: (request: Deadline) => Promise<Outcome>;
 }
 
 /** Requests per second at a moment of the run (ms since its start). */
@@ -254,13 +268,47 @@ export function classifyError(error: unknown): Exclude<ErrorKind, 'not-issued'> 
   return 'other';
 }
 
-interface Flight {
-  readonly op: Operation;
-  readonly intended: number;
-  readonly deadline: number;
-  readonly sentAt: number;
-  readonly controller: AbortController;
-  done: boolean;
+class Flight implements Deadline {
+  done = false;
+  #controller: AbortController | undefined;
+  #onCancel: ((reason: unknown) => void) | undefined;
+  #cancelled = false;
+  #reason: unknown;
+
+  constructor(
+    readonly op: Operation,
+    readonly intended: number,
+    readonly deadline: number,
+    readonly sentAt: number,
+  ) {}
+
+  get budgetMs(): number {
+    return Math.max(0, this.deadline - this.sentAt);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  onCancel(cancel: (reason: unknown) => void): void {
+    if (this.#cancelled) return cancel(this.#reason);
+    const earlier = this.#onCancel;
+    this.#onCancel = earlier ? (reason) => { earlier(reason); cancel(reason); } : cancel;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    const onCancel = this.#onCancel;
+    this.#onCancel = undefined;
+    onCancel?.(reason);
+  }
 }
 
 class Tally {
@@ -408,14 +456,14 @@ class LoadRun {
     this.#issued++;
     if (sentAt - intended > LATE_SEND_MS) this.#lateSends++;
     const deadline = intended + this.#options.timeoutMs;
-    const flight: Flight = { op, intended, deadline, sentAt, controller: new AbortController(), done: false };
+    const flight = new Flight(op, intended, deadline, sentAt);
     this.#queue.push(flight);
     this.#inFlight++;
     if (this.#inFlight > this.#maxInFlightSeen) this.#maxInFlightSeen = this.#inFlight;
     if (this.#deadlineTimer === undefined) this.#armDeadline(deadline, sentAt);
     let pending: Promise<Outcome>;
     try {
-      pending = op.run(flight.controller.signal, Math.max(0, deadline - sentAt));
+      pending = op.run(flight);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -462,7 +510,7 @@ class LoadRun {
     if (!this.#land(flight)) return;
     const timeoutMs = this.#options.timeoutMs;
     this.#recordFailure(flight.op.name, timeoutMs, flight.deadline - flight.sentAt, 'timeout');
-    flight.controller.abort(new DOMException(`no outcome within ${timeoutMs} ms`, 'TimeoutError'));
+    flight.cancel(new DOMException(`no outcome within ${timeoutMs} ms`, 'TimeoutError'));
     this.#afterLanding();
   }
 
@@ -601,7 +649,7 @@ class LoadRun {
     for (const flight of this.#queue.slice(this.#queueHead)) {
       if (!this.#land(flight)) continue;
       this.#cancelled++;
-      flight.controller.abort(reason);
+      flight.cancel(reason);
     }
   }
 
@@ -777,7 +825,7 @@ export function callOperation(
 ): Operation {
   return {
     name,
-    run: async (_signal, budgetMs) => {
+    run: async ({ budgetMs }) => {
       const response = await client.call(method, path, { ...request, timeoutMs: Math.max(1, Math.floor(budgetMs)) });
       return { status: response.status };
     },

@@ -103,10 +103,10 @@ export async function prove(system: SystemHandle, api: ApiClient, readOrder: Ord
       name: operation.name,
       // Outcomes are filed under the moment the request left: a request sent during a fault that
       // times out after it is still a failure during the fault.
-      run: async (signal, budgetMs) => {
+      run: async (request) => {
         const sentAt = Date.now();
         try {
-          const outcome = await operation.run(signal, budgetMs);
+          const outcome = await operation.run(request);
           completions.push({ at: sentAt, name: operation.name, ok: served(outcome.status) });
           return outcome;
         } catch (error) {

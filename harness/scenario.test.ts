@@ -24,7 +24,7 @@ function fakeApi() {
 }
 
 const run = async (runner: ScenarioRunner, count: number) => {
-  for (let i = 0; i < count; i++) await runner.next(i).run(new AbortController().signal, 1_000);
+  for (let i = 0; i < count; i++) await runner.next(i).run({ signal: new AbortController().signal, budgetMs: 1_000, onCancel: () => {} });
 };
 
 test('the same seed replays the same operations; placements are recorded with their outcome', async () => {

@@ -121,7 +121,7 @@ export class ScenarioRunner {
     const index = this.#cumulative.findIndex((edge) => roll < edge);
     const name = this.#names[index === -1 ? this.#names.length - 1 : index] as string;
     const operation = this.definition.operations[name] as ScenarioOperation;
-    return { name, run: (signal) => operation.run(this.#context(signal)) };
+    return { name, run: ({ signal }) => operation.run(this.#context(signal)) };
   };
 
   #context(signal: AbortSignal): ScenarioContext {
