@@ -48,7 +48,7 @@ export interface MicroResult {
 
 export interface ClientComparison {
   readonly autocannonRps: number;
-  /** The same agent and request call as the load client, in a closed loop without its scheduling. */
+  /** The load client's transport (`harness/http.ts`) in a closed loop, without its scheduling. */
   readonly undiciClosedLoopRps: number;
   readonly loadClientRps: number;
   readonly connections: number;
