@@ -164,8 +164,9 @@ test('a timeout, an aborted signal or a cancel hook fails the request with its r
 
   const before = server.received();
   await assert.rejects(client.send({ method: 'GET', path: '/', signal: AbortSignal.abort(new Error('already aborted')) }), /already aborted/);
+  await assert.rejects(client.send({ method: 'GET', path: '/', cancelledBy: { onCancel: (callback) => callback(new Error('already cancelled')) } }), /already cancelled/);
   assert.equal((await client.send({ method: 'GET', path: '/' })).text(), 'ok', 'the one connection is free again');
-  assert.equal(server.received(), before + 1, 'the aborted request was never sent');
+  assert.equal(server.received(), before + 1, 'the aborted and the cancelled request were never sent');
   for (const res of held) res.destroy();
 });
 

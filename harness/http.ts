@@ -91,6 +91,10 @@ class Exchange {
     }
   }
 
+  get settled(): boolean {
+    return this.#settled;
+  }
+
   /** Fails the request now with `reason`; a request still queued or in flight is dropped (its connection closed). */
   cancel(reason: unknown): void {
     if (this.#settled || this.#cancelReason !== undefined) return;
@@ -162,6 +166,7 @@ export class HttpTransport {
     return new Promise<HttpResponse>((resolve, reject) => {
       if (request.signal?.aborted) return reject(request.signal.reason);
       const exchange = new Exchange(request, resolve, reject);
+      if (exchange.settled) return; // cancelled by `cancelledBy` before it was sent
       this.#pool.dispatch(
         { origin: this.#origin, method: request.method as 'GET', path: request.path, headers: request.headers ?? null, body: request.body ?? null },
         exchange,
