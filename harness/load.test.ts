@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import {
-  callOperation, constant, createHistogram, intendedTimes, mergeResults, ramp, recordMs, runLoad, steps, summarize,
+  callOperation, constant, createHistogram, deadlineOf, intendedTimes, mergeResults, ramp, recordMs, runLoad, steps, summarize,
   type LoadSnapshot, type Operation, type RateShape,
 } from './load.js';
 import { decodeHistogram, mergeSummaries } from './histogram.js';
@@ -468,6 +468,21 @@ test('summarize is exact to HDR precision, and mergeResults merges histograms an
   assert.equal(merged.offeredRps, fast.offeredRps + slow.offeredRps);
   const { histogram: _dropped, ...bare } = fast.latency;
   assert.throws(() => mergeResults([{ ...fast, latency: bare }, slow]), /histogram/);
+});
+
+test('deadlineOf tells an operation run outside runLoad through its hook when the signal aborts, at once if it already has', () => {
+  const controller = new AbortController();
+  const told: unknown[] = [];
+  const deadline = deadlineOf(controller.signal, 250);
+  assert.equal(deadline.budgetMs, 250);
+  deadline.onCancel((reason) => told.push(reason));
+  assert.equal(told.length, 0);
+  controller.abort('stop');
+  controller.abort('again');
+  assert.deepEqual(told, ['stop']);
+  const late: unknown[] = [];
+  deadlineOf(AbortSignal.abort('before'), 1).onCancel((reason) => late.push(reason));
+  assert.deepEqual(late, ['before']);
 });
 
 test('callOperation drives an ApiClient-shaped client with the time left as its timeout', async () => {

@@ -47,6 +47,18 @@ export interface Operation {
   readonly run: (request: Deadline) => Promise<Outcome>;
 }
 
+/** A Deadline for running an operation outside `runLoad`: `signal` ends it, `budgetMs` is what it is told. */
+export function deadlineOf(signal: AbortSignal, budgetMs: number): Deadline {
+  return {
+    signal,
+    budgetMs,
+    onCancel: (cancel) => {
+      if (signal.aborted) cancel(signal.reason);
+      else signal.addEventListener('abort', () => cancel(signal.reason), { once: true });
+    },
+  };
+}
+
 /** Requests per second at a moment of the run (ms since its start). */
 export interface RateShape {
   (elapsedMs: number): number;

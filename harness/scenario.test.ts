@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ApiClient } from './api-client.js';
 import { defaultScenario, loadScenario, ScenarioRunner } from './scenario.js';
+import { deadlineOf } from './load.js';
 
 const workDir = fileURLToPath(new URL('../.scenarios/', import.meta.url));
 
@@ -24,7 +25,7 @@ function fakeApi() {
 }
 
 const run = async (runner: ScenarioRunner, count: number) => {
-  for (let i = 0; i < count; i++) await runner.next(i).run({ signal: new AbortController().signal, budgetMs: 1_000, onCancel: () => {} });
+  for (let i = 0; i < count; i++) await runner.next(i).run(deadlineOf(new AbortController().signal, 1_000));
 };
 
 test('the same seed replays the same operations; placements are recorded with their outcome', async () => {
