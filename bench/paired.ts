@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScenarioRunner } from '@msa-poc/harness/scenario';
+import { deadlineOf } from '@msa-poc/harness/load';
 import { served } from '@msa-poc/harness/prove';
 import { round } from '@msa-poc/harness/numbers';
 import { benchScenario } from './measure.js';
@@ -96,7 +97,7 @@ async function closedLoop(runner: ScenarioRunner, concurrency: number, stopAt: n
       const sentAt = performance.now();
       let ok = false;
       try {
-        ok = served((await operation.run(AbortSignal.timeout(2_000), 2_000)).status);
+        ok = served((await operation.run(deadlineOf(AbortSignal.timeout(2_000), 2_000))).status);
       } catch {
         ok = false;
       }
