@@ -455,6 +455,18 @@ function suite(backend: Backend) {
       assert.equal(newcomer.length, 1, 'a consumer without a cursor starts at the beginning');
       assert.equal(newcomer[0]?.position, (await db.query<{ p: number }>('SELECT min(position)::int AS p FROM outbox')).rows[0]?.p);
     });
+
+    it('says of each event whether this consumer has recorded it processed, so that a redelivery needs no lookup', async () => {
+      const consumer = `flag-${randomUUID().slice(0, 8)}`;
+      await ackEvents(db, { consumer, position: await latestPosition(db) });
+      const inputs = [request(order([{ sku: 'SKU-0041', quantity: 1 }])), request(order([{ sku: 'SKU-0041', quantity: 1 }]))];
+      for (const input of inputs) await created(input);
+      assert.deepEqual((await readEvents(db, { consumer, limit: 10 })).map((e) => e.processed), [false, false]);
+      await recordProcessed(db, { consumer, eventId: inputs[1]!.event.id });
+      await recordProcessed(db, { consumer: `other-${consumer}`, eventId: inputs[0]!.event.id });
+      const read = await readEvents(db, { consumer, limit: 10 });
+      assert.deepEqual(read.map((e) => [e.event.id, e.processed]), [[inputs[0]!.event.id, false], [inputs[1]!.event.id, true]], 'per event and per consumer');
+    });
   });
 
   describe('outbox relay', () => {

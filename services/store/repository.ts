@@ -458,15 +458,20 @@ async function mustGetOrder(db: Queryable, id: string): Promise<Order> {
 export interface FeedEvent {
   position: number;
   event: AnyCloudEvent;
+  /** Whether the consumer had recorded the event processed when it was read (a redelivery after a crash). */
+  processed: boolean;
 }
 
-const readEventsSql = statement('readEvents', `SELECT o.position, o.payload FROM outbox o
+// The processed flag saves the consumer a lookup per event: one probe of processed_events' primary key per row here.
+const readEventsSql = statement('readEvents', `SELECT o.position, o.payload,
+  EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = o.event_id) AS processed
+FROM outbox o
 WHERE o.position > coalesce((SELECT c.position FROM consumer_cursors c WHERE c.consumer = $1), 0)
 ORDER BY o.position LIMIT $2`);
 
 export async function readEvents(db: Queryable, query: { consumer: string; limit: number }): Promise<FeedEvent[]> {
-  const result = await db.query<{ position: number | string; payload: AnyCloudEvent }>(readEventsSql, [query.consumer, query.limit]);
-  return result.rows.map((row) => ({ position: Number(row.position), event: row.payload }));
+  const result = await db.query<{ position: number | string; payload: AnyCloudEvent; processed: boolean }>(readEventsSql, [query.consumer, query.limit]);
+  return result.rows.map((row) => ({ position: Number(row.position), event: row.payload, processed: row.processed }));
 }
 
 /**
