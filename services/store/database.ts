@@ -213,14 +213,15 @@ async function openPglite(dataDir: string, telemetry: DatabaseTelemetry | undefi
       // Inside PGlite's transaction, in turn with its own queries; nothing is durable before COMMIT.
       query: (sql, params) => observe(sql, (text) => (preparable(sql, params) ? pglite.runExclusive(() => prepared.run(text, params, false)) : run(tx, text, params))),
     })))),
-    ping: async () => {
+    // Through the same queue: a PGlite query that ran beside a prepared statement could take its results.
+    ping: () => exclusive(async () => {
       await pglite.query('SELECT 1');
-    },
-    close: async () => {
+    }),
+    close: () => exclusive(async () => {
       if (closed) return;
       closed = true;
       await pglite.close();
-    },
+    }),
   };
 }
 
@@ -235,7 +236,8 @@ function pgliteRowCount(result: { rows: unknown[]; rowCount?: number; affectedRo
  * read (getOrder) that was 224 to 428 µs of CPU per call through `query` and 57 to 103 µs prepared
  * (three runs of 600 calls), and the store spends half its busy time under load inside PGlite.
  * Parameters are converted and rows parsed by PGlite's own serializers and parsers, as `query` does.
- * The caller runs one statement at a time (PGlite's protocol state is shared).
+ * The caller runs one statement at a time, and no PGlite query beside it: PGlite keeps the results of
+ * the protocol call in progress in one place, which a concurrent call would replace.
  */
 /** A named statement with parameters: one statement (text without parameters may hold several), run often. */
 const preparable = (sql: Statement | string, params: unknown[] | undefined): params is unknown[] => typeof sql !== 'string' && params !== undefined && params.length > 0;
