@@ -59,7 +59,7 @@ const SupportGrantHeaders = Type.Object({ 'support-grant': Type.Optional(Support
 
 export const storeContract = contract({
   service: 'store',
-  version: '3.0.0',
+  version: '4.0.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -103,12 +103,12 @@ export const storeContract = contract({
     }),
     readEvents: route({
       method: 'GET', path: '/events',
-      summary: 'The event feed (embedded profile): events after the consumer\'s acknowledged cursor, long-polling up to waitMs.',
+      summary: 'The event feed (embedded profile): events after the consumer\'s acknowledged cursor, long-polling up to waitMs, each with whether the consumer has recorded it processed.',
       query: Type.Object(
         { consumer: Consumer, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, default: 0 })) },
         { additionalProperties: false },
       ),
-      responses: { 200: Type.Object({ events: Type.Array(Type.Object({ position: Type.Integer(), event: AnyCloudEvent }, { additionalProperties: false })) }, { additionalProperties: false }) },
+      responses: { 200: Type.Object({ events: Type.Array(Type.Object({ position: Type.Integer(), event: AnyCloudEvent, processed: Type.Boolean() }, { additionalProperties: false })) }, { additionalProperties: false }) },
       callers: ['integration'], idempotent: true,
     }),
     ackEvents: route({

@@ -14,8 +14,9 @@ const event: AnyCloudEvent = {
 };
 const problem = (status: number) => ({ type: 'https://msa-poc.local/problems/x', title: 'x', status });
 
-function neighbours(options: { processed?: boolean; status?: string; partner?: number | Error; store?: Error } = {}) {
+function neighbours(options: { processed?: boolean; status?: string; partner?: number | Error; store?: Error; orderReadFailures?: number } = {}) {
   const calls: string[] = [];
+  let orderReadFailures = options.orderReadFailures ?? 0;
   const store = {
     isProcessed: async () => {
       calls.push('isProcessed');
@@ -24,6 +25,7 @@ function neighbours(options: { processed?: boolean; status?: string; partner?: n
     },
     getOrder: async () => {
       calls.push('getOrder');
+      if (orderReadFailures-- > 0) throw new UpstreamError('unavailable', 'store', 'down', { retryable: true });
       return options.status === undefined ? { status: 404, body: problem(404) } : { status: 200, body: { id: orderId, status: options.status } };
     },
     recordProcessed: async () => {
@@ -62,6 +64,23 @@ test('a redelivered event changes nothing: no partner call', async () => {
   const { calls, deps } = neighbours({ processed: true, status: 'placed' });
   assert.equal((await fulfil(event, deps)).kind, 'done');
   assert.deepEqual(calls, ['isProcessed']);
+});
+
+test('the feed\'s word on whether an event was processed replaces asking the store', async () => {
+  const fresh = neighbours({ processed: true, status: 'placed' });
+  assert.deepEqual(await fulfil(event, fresh.deps, false), { kind: 'done' });
+  assert.deepEqual(fresh.calls, ['getOrder', 'submitFulfilment', 'recordProcessed'], 'the feed said new: the store is not asked again');
+  const redelivered = neighbours({ processed: false, status: 'placed' });
+  assert.equal((await fulfil(event, redelivered.deps, true)).kind, 'done');
+  assert.deepEqual(redelivered.calls, [], 'the feed said processed: nothing is called');
+});
+
+test('after a failed attempt the store is asked again, whatever the feed said', async () => {
+  // The first attempt cannot read the order; by the second, the event may have been recorded meanwhile.
+  const { calls, deps } = neighbours({ processed: true, status: 'placed', orderReadFailures: 1 });
+  const outcome = await fulfilPatiently(event, deps, 10_000, undefined, false);
+  assert.equal(outcome.kind, 'done');
+  assert.deepEqual(calls, ['getOrder', 'isProcessed']);
 });
 
 test('an order cancelled before it was sent is not sent', async () => {

@@ -31,13 +31,18 @@ export interface FulfilmentDeps {
   readonly log: Logger;
 }
 
-export async function fulfil(event: AnyCloudEvent, { store, partner }: FulfilmentDeps): Promise<Outcome> {
+/**
+ * `processed` is what the store's feed said when it handed the event over: whether it had been
+ * recorded processed. Given, it replaces asking the store; only a first attempt may pass it, since an
+ * attempt that failed may have recorded the event after the feed was read.
+ */
+export async function fulfil(event: AnyCloudEvent, { store, partner }: FulfilmentDeps, processed?: boolean): Promise<Outcome> {
   const checked = validate<OrderPlacedEvent>(OrderPlacedEvent, event);
   if (!checked.ok) return { kind: 'dead', error: `event breaks the order.placed contract: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, failOrder: false };
   const { data } = checked.value;
   try {
-    const seen = await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } });
-    if (seen.body.processed) return { kind: 'done', note: 'already processed' };
+    const seen = processed ?? (await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } })).body.processed;
+    if (seen) return { kind: 'done', note: 'already processed' };
     const order = await store.getOrder({ headers: {}, params: { id: data.orderId } });
     if (order.status === 404) return { kind: 'dead', error: `order ${data.orderId} does not exist`, failOrder: false };
     if (order.body.status !== 'placed') {
@@ -70,12 +75,13 @@ export async function fulfil(event: AnyCloudEvent, { store, partner }: Fulfilmen
 
 /**
  * Runs `fulfil` until the outcome no longer depends on our own services being back, or `budgetMs`
- * runs out (then the outcome is a retry, so that the event is not held forever).
+ * runs out (then the outcome is a retry, so that the event is not held forever). `processed`, the
+ * feed's word, serves the first call only; later ones ask the store.
  */
-export async function fulfilPatiently(event: AnyCloudEvent, deps: FulfilmentDeps, budgetMs: number, stop?: AbortSignal): Promise<Exclude<Outcome, { kind: 'wait' }>> {
+export async function fulfilPatiently(event: AnyCloudEvent, deps: FulfilmentDeps, budgetMs: number, stop?: AbortSignal, processed?: boolean): Promise<Exclude<Outcome, { kind: 'wait' }>> {
   const until = Date.now() + budgetMs;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await fulfil(event, deps);
+    const outcome = await fulfil(event, deps, attempt === 1 ? processed : undefined);
     if (outcome.kind !== 'wait') return outcome;
     const delay = backoffDelay(attempt, 100, 2_000) + 50;
     if (Date.now() + delay > until || stop?.aborted) return { kind: 'retry', error: outcome.error };

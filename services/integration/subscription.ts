@@ -53,9 +53,10 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
   const settling = hopAttributes(hop, 'settle');
   let unfinished = 0;
 
-  const attemptOnce = async (event: AnyCloudEvent, attempt: number): Promise<AttemptResult> => {
-    // The feed's batch waits for the store anyway: a long patience costs nothing here.
-    const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal);
+  const attemptOnce = async (event: AnyCloudEvent, attempt: number, processedWhenRead: boolean): Promise<AttemptResult> => {
+    // The feed's batch waits for the store anyway: a long patience costs nothing here. The feed said
+    // whether the event was processed when it was read; that holds for the first attempt only.
+    const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal, attempt === 1 ? processedWhenRead : undefined);
     if (outcome.kind === 'done') return 'processed';
     stats.lastError = outcome.error;
     if (outcome.kind === 'dead' || attempt >= retry.maxAttempts) {
@@ -66,9 +67,9 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
     return { retry: outcome.error };
   };
 
-  async function processWithRetries(event: AnyCloudEvent): Promise<void> {
+  async function processWithRetries(event: AnyCloudEvent, processedWhenRead: boolean): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const result = await processEvent(telemetry, hop, { event, consumer: consumerName, attempt }, () => attemptOnce(event, attempt), verdictOf);
+      const result = await processEvent(telemetry, hop, { event, consumer: consumerName, attempt }, () => attemptOnce(event, attempt, processedWhenRead), verdictOf);
       if (result === 'processed') {
         stats.processed += 1;
         return;
@@ -92,7 +93,7 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
         const batch = reply.body.events;
         if (batch.length === 0) continue;
         unfinished = batch.length;
-        await Promise.all(batch.map((item) => processWithRetries(item.event).finally(() => { unfinished -= 1; })));
+        await Promise.all(batch.map((item) => processWithRetries(item.event, item.processed).finally(() => { unfinished -= 1; })));
         await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } }, { spanAttributes: settling });
         failures = 0;
       } catch (error) {

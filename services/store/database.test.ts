@@ -21,6 +21,65 @@ describe('PGlite', () => {
   it('says which directory it could not open', async () => {
     await assert.rejects(openDatabase({ profile: 'embedded', dataDir: '/dev/null/msa-poc-cannot-be-here' }), /\/dev\/null\/msa-poc-cannot-be-here/);
   });
+
+  describe('named statements (prepared once)', () => {
+    let dir: string;
+    let db: Database;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'poc-db-prepared-'));
+      db = await openDatabase({ profile: 'embedded', dataDir: dir });
+      await db.query(`CREATE TABLE items (id bigint PRIMARY KEY, tags text[] NOT NULL, doc jsonb, at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT items_id_positive CHECK (id > 0))`);
+    });
+    after(async () => {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const insert = statement('insertItem', 'INSERT INTO items (id, tags, doc) VALUES ($1, $2::text[], $3::jsonb) RETURNING id, tags, doc, at');
+    const read = statement('readItems', 'SELECT id, tags, doc FROM items WHERE id = ANY($1::bigint[]) ORDER BY id');
+
+    it('answers as the same text sent unnamed: values converted and rows parsed alike, nulls included', async () => {
+      const named = await db.query<{ id: number; tags: string[]; doc: unknown; at: Date }>(insert, [1, ['a', 'b "quoted"'], JSON.stringify({ n: 1 })]);
+      const unnamed = await db.query<{ id: number; tags: string[]; doc: unknown; at: Date }>(insert.text, [2, ['a', 'b "quoted"'], JSON.stringify({ n: 1 })]);
+      assert.deepEqual({ ...named.rows[0], at: undefined }, { ...unnamed.rows[0], id: 1, at: undefined });
+      assert.ok(named.rows[0]?.at instanceof Date);
+      assert.equal(named.rowCount, 1);
+      await db.query(insert, [3, [], null]);
+      assert.deepEqual((await db.query(read, [[1, 3, 99]])).rows, [{ id: 1, tags: ['a', 'b "quoted"'], doc: { n: 1 } }, { id: 3, tags: [], doc: null }]);
+    });
+
+    it('a failing statement names its SQLSTATE and constraint, rolls its transaction back, and the statement still works after', async () => {
+      const failed = await db.transaction(async (tx) => {
+        await tx.query(insert, [10, ['kept?'], null]);
+        await tx.query(insert, [-1, [], null]);
+      }).catch((error: unknown) => error as { code?: string; constraint?: string });
+      assert.equal(failed?.code, '23514');
+      assert.equal(failed?.constraint, 'items_id_positive');
+      assert.deepEqual((await db.query(read, [[10]])).rows, [], 'the transaction was rolled back');
+      await assert.rejects(db.query(insert, [1, [], null]), (error: { code?: string }) => error.code === '23505');
+      assert.equal((await db.query(insert, [11, ['after'], null])).rowCount, 1);
+    });
+
+    it('a statement issued while a transaction is open runs after it, never inside it', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => { release = resolve; });
+      let inserted!: () => void;
+      const insertedYet = new Promise<void>((resolve) => { inserted = resolve; });
+      const transaction = db.transaction(async (tx) => {
+        await tx.query(insert, [20, ['uncommitted'], null]);
+        inserted();
+        await held;
+        throw new Error('rolled back on purpose');
+      });
+      await insertedYet;
+      // Issued while the transaction waits between its statements: it must see the database without that row.
+      const outside = db.query<{ id: number }>(read, [[20]]);
+      setTimeout(release, 20);
+      await assert.rejects(transaction, /rolled back on purpose/);
+      assert.deepEqual((await outside).rows, []);
+    });
+  });
 });
 
 describe('statements, traced and measured by name', () => {

@@ -376,6 +376,7 @@ function suite(backend: Backend) {
       assert.equal(cancelled.status, 'cancelled');
       assert.equal(cancelled.createdAt, placed.createdAt);
       assert.deepEqual(cancelled.items, placed.items);
+      assert.deepEqual(cancelled, await getOrder(db, placed.id), 'the order it answers with is the order as stored');
       assert.equal(await stock('SKU-0030'), (s30 ?? 0) + 5);
       assert.equal(await stock('SKU-0031'), (s31 ?? 0) + 1);
 
@@ -400,6 +401,23 @@ function suite(backend: Backend) {
       assert.equal(await stock('SKU-0032'), s32);
       const later = await getOrder(db, placed.id);
       assert.ok(later && Date.parse(later.updatedAt) >= Date.parse(placed.updatedAt));
+      assert.deepEqual(later, (results.find((r) => r.outcome === 'applied') as { order: Order }).order);
+    });
+
+    it('a cancellation racing a fulfilment: one of them applies, and stock comes back only if the cancellation won', async () => {
+      for (let round = 0; round < 4; round++) {
+        const placed = await created(request(order([{ sku: 'SKU-0033', quantity: 2 }])));
+        const before = await stock('SKU-0033');
+        const cancel = () => transitionOrder(db, { id: placed.id, from: ['placed'], to: 'cancelled', restock: true, causeId: `cancel-${round}` });
+        const fulfil = () => transitionOrder(db, { id: placed.id, from: ['placed'], to: 'fulfilled', restock: false, causeId: `callback-${round}` });
+        // Either one sent first, in turn.
+        const [cancelled, fulfilled] = round % 2 === 0 ? await Promise.all([cancel(), fulfil()]) : (await Promise.all([fulfil(), cancel()])).reverse();
+        assert.deepEqual([cancelled?.outcome, fulfilled?.outcome].sort(), ['applied', 'conflict']);
+        const final = await getOrder(db, placed.id);
+        assert.equal(final?.status, cancelled?.outcome === 'applied' ? 'cancelled' : 'fulfilled');
+        assert.equal(await stock('SKU-0033'), cancelled?.outcome === 'applied' ? (before ?? 0) + 2 : before);
+        assert.equal(await count('order_causes WHERE order_id = $1', [placed.id]), 1, 'only the cause that applied is recorded');
+      }
     });
   });
 
@@ -436,6 +454,18 @@ function suite(backend: Backend) {
       const newcomer = await readEvents(db, { consumer: `new-${consumer}`, limit: 1 });
       assert.equal(newcomer.length, 1, 'a consumer without a cursor starts at the beginning');
       assert.equal(newcomer[0]?.position, (await db.query<{ p: number }>('SELECT min(position)::int AS p FROM outbox')).rows[0]?.p);
+    });
+
+    it('says of each event whether this consumer has recorded it processed, so that a redelivery needs no lookup', async () => {
+      const consumer = `flag-${randomUUID().slice(0, 8)}`;
+      await ackEvents(db, { consumer, position: await latestPosition(db) });
+      const inputs = [request(order([{ sku: 'SKU-0041', quantity: 1 }])), request(order([{ sku: 'SKU-0041', quantity: 1 }]))];
+      for (const input of inputs) await created(input);
+      assert.deepEqual((await readEvents(db, { consumer, limit: 10 })).map((e) => e.processed), [false, false]);
+      await recordProcessed(db, { consumer, eventId: inputs[1]!.event.id });
+      await recordProcessed(db, { consumer: `other-${consumer}`, eventId: inputs[0]!.event.id });
+      const read = await readEvents(db, { consumer, limit: 10 });
+      assert.deepEqual(read.map((e) => [e.event.id, e.processed]), [[inputs[0]!.event.id, false], [inputs[1]!.event.id, true]], 'per event and per consumer');
     });
   });
 
