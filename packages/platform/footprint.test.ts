@@ -1,47 +1,13 @@
 /**
  * What a service's process loads: every module costs resident memory in each of thirty processes,
  * so the chassis loads only what every service uses, and a driver or exporter only where it is used.
- * A fresh node process imports a module and lists every file it loaded, ESM (through a resolve
- * hook) and CommonJS (the require cache).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modulesLoadedBy, packageOf } from './module-probe.js';
 
-const hook = `
-import { appendFileSync } from 'node:fs';
-let log;
-export function initialize(data) { log = data.log; }
-export async function resolve(specifier, context, next) {
-  const resolved = await next(specifier, context);
-  if (resolved.url.startsWith('file:')) appendFileSync(log, new URL(resolved.url).pathname + '\\n');
-  return resolved;
-}`;
-
-/** Every file under node_modules that a fresh process loads for `script` (an ES module body), as paths from the package name on. */
-function loadedBy(script: string): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'footprint-'));
-  try {
-    const log = join(dir, 'loaded.txt');
-    const program = `
-import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}), { data: { log: ${JSON.stringify(log)} } });
-${script}
-appendFileSync(${JSON.stringify(log)}, Object.keys(createRequire(import.meta.url).cache).join('\\n') + '\\n');
-process.exit(0);`;
-    execFileSync(process.execPath, ['--input-type=module', '-e', program], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, POC_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    return [...new Set(readFileSync(log, 'utf8').split('\n').filter((line) => line.includes('/node_modules/')).map((line) => line.slice(line.lastIndexOf('/node_modules/') + 14)))];
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const packageOf = (file: string) => file.split('/').slice(0, file.startsWith('@') ? 2 : 1).join('/');
+const loadedBy = (script: string) => modulesLoadedBy(script, fileURLToPath(new URL('..', import.meta.url)), { ...process.env, POC_LOG_LEVEL: 'silent' });
 
 test('the chassis of a service loads no database driver, broker client, span exporter or undici beyond its pool', () => {
   const loaded = loadedBy(`await import('@msa-poc/platform/service');`);

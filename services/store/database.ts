@@ -4,8 +4,8 @@
  * Everything above this file is written once against `Database` and runs the same SQL on both.
  */
 import { mkdir } from 'node:fs/promises';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import pg from 'pg';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type pg from 'pg';
 import { ProblemError } from '@msa-poc/platform/errors';
 import { latencyBuckets, type Gauge, type Metrics } from '@msa-poc/platform/metrics';
 import { SpanKind, activeSpanRecording, attr, inSpan, type Attributes, type Tracer } from '@msa-poc/platform/tracing';
@@ -160,6 +160,8 @@ export function violatedConstraint(error: unknown): string | undefined {
 // Embedded: PGlite
 
 async function openPglite(dataDir: string, telemetry: DatabaseTelemetry | undefined): Promise<Database> {
+  // Each engine is loaded by the profile that uses it only: the other one is code in memory for nothing.
+  const { PGlite } = await import('@electric-sql/pglite');
   // The default (strict) durability writes every commit through to the files in dataDir before the
   // query resolves, so a killed process loses nothing it acknowledged.
   let pglite: PGlite;
@@ -225,7 +227,8 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
   if (options.schema !== undefined && !schemaName.test(options.schema)) {
     throw new Error(`schema "${options.schema}" is not a plain lower-case identifier`);
   }
-  const pool = new pg.Pool({
+  const { default: { Pool } } = await import('pg');
+  const pool = new Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     // Fail fast when the server is unreachable or the pool is exhausted, rather than queue forever.
