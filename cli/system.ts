@@ -55,6 +55,18 @@ const hostEntryPoint = fileURLToPath(new URL('./host.js', import.meta.url));
 const commandOf = (host: HostProcess): string[] =>
   host.services.length === 1 ? [serviceEntryPoint(host.services[0] as ServiceName)] : [hostEntryPoint, ...host.services];
 
+/**
+ * The Node flags of a service process; set here and nowhere else. Every process maps stack traces
+ * to the TypeScript sources. A process whose services all have a small footprint (the synthetic
+ * pass-throughs) gets a 1 MB young generation instead of V8's default of up to 16 MB per
+ * semi-space: what such a service allocates per request dies young anyway, and a large nursery
+ * only holds garbage in resident memory (median 100 → 86 MB per process over `poc grow`'s 30).
+ */
+export function nodeFlagsOf(host: HostProcess): string[] {
+  const small = host.services.every((name) => serviceEntry(name).footprint === 'small');
+  return [...(small ? ['--max-semi-space-size=1'] : []), '--enable-source-maps'];
+}
+
 /** The service a log line of a shared process comes from (every line names it), else the process's first. */
 function serviceOfLine(host: HostProcess, line: string): ServiceName {
   if (host.services.length === 1) return host.services[0] as ServiceName;
@@ -127,7 +139,7 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
     exits.delete(host.name);
     const single = host.services.length === 1 ? (host.services[0] as ServiceName) : undefined;
     // POC_SERVICE tells a program that runs several services (the synthetic one) which it is.
-    const child = spawn(process.execPath, [...((single && serviceEntry(single).nodeFlags) || []), '--enable-source-maps', ...(options.execArgv ?? []), ...commandOf(host)], { env: single ? { ...env, POC_SERVICE: single } : env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const child = spawn(process.execPath, [...nodeFlagsOf(host), ...(options.execArgv ?? []), ...commandOf(host)], { env: single ? { ...env, POC_SERVICE: single } : env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(serviceOfLine(host, line), line));
     }
