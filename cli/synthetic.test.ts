@@ -49,10 +49,10 @@ test('synthetic:8,3,1 starts three more services with identities and allow-lists
   assert.ok(spans.length >= 7, 'a server span per service and a client span per hop');
 });
 
-test('the supervisor starts a synthetic service with a small young generation, and a process hosting a declared service with V8\'s default', () => {
+test('the supervisor starts a synthetic service to favour memory, and a process hosting a declared service with V8\'s defaults', () => {
   extendTopology('synthetic:8,3,1');
-  assert.deepEqual(nodeFlagsOf({ name: 'synth-2', services: ['synth-2'] }), ['--max-semi-space-size=1', '--enable-source-maps']);
-  assert.deepEqual(nodeFlagsOf({ name: 'synthetic', services: ['synth-2', 'synth-3'] }), ['--max-semi-space-size=1', '--enable-source-maps']);
+  assert.deepEqual(nodeFlagsOf({ name: 'synth-2', services: ['synth-2'] }), ['--max-semi-space-size=1', '--optimize-for-size', '--enable-source-maps']);
+  assert.deepEqual(nodeFlagsOf({ name: 'synthetic', services: ['synth-2', 'synth-3'] }), ['--max-semi-space-size=1', '--optimize-for-size', '--enable-source-maps']);
   assert.deepEqual(nodeFlagsOf({ name: 'gateway', services: ['gateway'] }), ['--enable-source-maps']);
   assert.deepEqual(nodeFlagsOf({ name: 'mixed', services: ['store', 'synth-3'] }), ['--enable-source-maps'], 'the store shares the process: its heap is not sized for a pass-through');
 });
