@@ -6,7 +6,7 @@
  * service against one that crosses a chain of `depth` of them. The knee is found by the proving
  * run's capacity search, with the load client's own health checked at every point.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSyntheticTopology, serviceNames, syntheticTopology } from '@msa-poc/contracts';
@@ -52,16 +52,46 @@ export interface GrowReport {
   /** process_resident_memory_bytes of each service after warm-up, MB. */
   readonly rssMb: Readonly<Record<string, number>>;
   readonly rssMedianMb: number;
+  /** Where the synthetic services' resident memory goes, on average over them; on Linux only. */
+  readonly syntheticMemory?: MemoryBreakdown;
   readonly knees: readonly KneeResult[];
+}
+
+/** A process's resident memory, MB, by what holds it. */
+export interface MemoryBreakdown {
+  readonly rssMb: number;
+  /** Pages of mapped files, nearly all the node binary's code: one copy in RAM for every process that runs it. */
+  readonly fileMb: number;
+  /** The V8 heap (every space, as committed). */
+  readonly heapMb: number;
+  /** The rest of its own: native allocations (TLS, the WebAssembly HTTP parser, V8's compiler), stacks. */
+  readonly otherMb: number;
+  /** Proportional set size: shared pages divided among the processes sharing them, i.e. what one more process costs the machine. */
+  readonly pssMb: number;
 }
 
 const loadClient = 'grow-load';
 
-async function residentMb(adminUrl: string): Promise<number> {
+const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
+
+async function metricsOf(adminUrl: string): Promise<{ rssMb: number; heapMb: number }> {
   const text = await (await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-  const match = /^process_resident_memory_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
-  if (!match) throw new Error(`${adminUrl}/metrics has no process_resident_memory_bytes`);
-  return round(Number(match[1]) / 2 ** 20, 1);
+  const value = (name: string) => {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    if (!match) throw new Error(`${adminUrl}/metrics has no ${name}`);
+    return mb(Number(match[1]));
+  };
+  return { rssMb: value('process_resident_memory_bytes'), heapMb: value('nodejs_heap_size_total_bytes') };
+}
+
+/** From the kernel's accounting of the process's pages, where it has one (Linux). */
+function breakdownOf(pid: number | undefined, heapMb: number): MemoryBreakdown | undefined {
+  const file = `/proc/${pid}/smaps_rollup`;
+  if (pid === undefined || !existsSync(file)) return undefined;
+  const rollup = readFileSync(file, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN) * 1024;
+  const [rss, anonymous] = [kb('Rss'), kb('Anonymous')];
+  return { rssMb: mb(rss), fileMb: mb(rss - anonymous), heapMb, otherMb: mb(anonymous - heapMb * 2 ** 20), pssMb: mb(kb('Pss')) };
 }
 
 const median = (values: readonly number[]): number => {
@@ -111,8 +141,18 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
     await runLoad({ shape: constant(20), durationMs: 3_000, next: () => ({ name: 'relay', run: ({ signal }) => api.call('GET', '/v1/relay', { signal }) }), timeoutMs: 5_000, maxInFlight: 256 });
 
     const rssMb: Record<string, number> = {};
-    for (const [name, service] of system.services) rssMb[name] = await residentMb(service.adminUrl);
+    const breakdowns: MemoryBreakdown[] = [];
+    for (const [name, service] of system.services) {
+      const measured = await metricsOf(service.adminUrl);
+      rssMb[name] = measured.rssMb;
+      const breakdown = name.startsWith('synth-') ? breakdownOf(service.child.pid, measured.heapMb) : undefined;
+      if (breakdown) breakdowns.push(breakdown);
+    }
     const rssMedianMb = median(Object.values(rssMb));
+    const syntheticMemory = breakdowns.length > 0
+      // Means, not medians: the parts of a mean add up to the whole.
+      ? Object.fromEntries((['rssMb', 'fileMb', 'heapMb', 'otherMb', 'pssMb'] as const).map((key) => [key, round(breakdowns.reduce((sum, b) => sum + b[key], 0) / breakdowns.length, 1)])) as unknown as MemoryBreakdown
+      : undefined;
     progress(`resident memory: median ${rssMedianMb} MB, largest ${Object.entries(rssMb).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n, mb]) => `${n} ${mb} MB`).join(', ')}`);
 
     const knees: KneeResult[] = [];
@@ -140,7 +180,7 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
     }
     return {
       topology: spec, processes: serviceNames.length, machine: `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadAtStart} at the start`, node: process.version,
-      date: new Date().toISOString(), readySeconds, rssMb, rssMedianMb, knees,
+      date: new Date().toISOString(), readySeconds, rssMb, rssMedianMb, ...(syntheticMemory ? { syntheticMemory } : {}), knees,
     };
   } finally {
     await api.close();
@@ -150,6 +190,9 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
   }
 }
 
+const memoryLine = (m: MemoryBreakdown): string =>
+  `          synthetic services on average: ${m.rssMb} MB resident = ${m.fileMb} MB of mapped files (the node binary, shared by every process) + ${m.heapMb} MB V8 heap + ${m.otherMb} MB other; ${m.pssMb} MB proportional (what one more process costs)`;
+
 /** The report as a person reads it: each figure with its target and how it was measured. */
 export function formatGrowReport(report: GrowReport): string {
   const over = Object.entries(report.rssMb).filter(([, mb]) => mb > 80).length;
@@ -157,7 +200,8 @@ export function formatGrowReport(report: GrowReport): string {
     `${report.topology}: ${report.processes} service processes (and the console) on ${report.machine}, Node ${report.node}, ${report.date}`,
     `  ready:  ${report.readySeconds} s from the first certificate to the last /readyz (target < 30 s)${report.readySeconds < 30 ? '' : ' — MISSED'}`,
     `  memory: median ${report.rssMedianMb} MB resident per service after warm-up (target < 80 MB); ${over} of ${report.processes} above 80 MB`,
-    ...Object.entries(report.rssMb).map(([name, mb]) => `          ${name.padEnd(12)} ${mb} MB`),
+    ...(report.syntheticMemory ? [memoryLine(report.syntheticMemory)] : []),
+    ...Object.entries(report.rssMb).map(([name, size]) => `          ${name.padEnd(12)} ${size} MB`),
   ];
   for (const knee of report.knees) {
     lines.push(`  knee, depth ${knee.depth}: ${knee.kneeRps ?? 'none'} req/s (p50 ${knee.p50MsAtKnee ?? '–'} ms, p99 ${knee.p99MsAtKnee ?? '–'} ms at the knee)${knee.limitedByClient ? ' — the load client saturated: the system may take more' : ''}`);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { extendTopology, parseSyntheticTopology, serviceNames, syntheticServices, topology } from '@msa-poc/contracts';
+import { nodeFlagsOf } from './system.js';
 import { eventually, startTestSystem } from './testing.js';
 
 test('a synthetic topology is laid out level by level after the declared services, and a shape that cannot hold N is refused', () => {
@@ -46,4 +47,12 @@ test('synthetic:8,3,1 starts three more services with identities and allow-lists
     return ['gateway', 'synth-1', 'synth-2', 'synth-3'].every((service) => view.spans.some((s) => s.service === service)) ? view.spans : undefined;
   });
   assert.ok(spans.length >= 7, 'a server span per service and a client span per hop');
+});
+
+test('the supervisor starts a synthetic service to favour memory, and a process hosting a declared service with V8\'s defaults', () => {
+  extendTopology('synthetic:8,3,1');
+  assert.deepEqual(nodeFlagsOf({ name: 'synth-2', services: ['synth-2'] }), ['--max-semi-space-size=1', '--optimize-for-size', '--enable-source-maps']);
+  assert.deepEqual(nodeFlagsOf({ name: 'synthetic', services: ['synth-2', 'synth-3'] }), ['--max-semi-space-size=1', '--optimize-for-size', '--enable-source-maps']);
+  assert.deepEqual(nodeFlagsOf({ name: 'gateway', services: ['gateway'] }), ['--enable-source-maps']);
+  assert.deepEqual(nodeFlagsOf({ name: 'mixed', services: ['store', 'synth-3'] }), ['--enable-source-maps'], 'the store shares the process: its heap is not sized for a pass-through');
 });

@@ -22,8 +22,11 @@ export interface ServiceEntry {
   readonly calls: readonly string[];
   /** The workspace whose `dist/main.js` runs it, when that is not `services/<name>` (told its name in POC_SERVICE). */
   readonly program?: string;
-  /** Flags of its Node process beyond the defaults. */
-  readonly nodeFlags?: readonly string[];
+  /**
+   * `small`: stateless, keeps little in memory and runs many to a machine; its process is started
+   * to favour memory over peak throughput (the supervisor's `nodeFlagsOf` says how).
+   */
+  readonly footprint?: 'small';
 }
 
 /** The services written in this repository, each with its own folder under services/. */
@@ -156,9 +159,7 @@ export function syntheticServices(shape: SyntheticShape): TopologyEntry[] {
     exposure: 'internal' as const,
     calls: calls.get(i + 1) ?? [],
     program: 'services/synthetic',
-    // A stateless pass-through allocates little that lives: a small young generation keeps about
-    // 15 MB of resident memory per process off (measured with poc grow).
-    nodeFlags: ['--max-semi-space-size=1'],
+    footprint: 'small' as const,
   }));
 }
 

@@ -4,7 +4,8 @@
  * retries (idempotent routes only), circuit breaking, trace propagation and metrics are applied
  * the same way on every hop.
  */
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, Pool as UndiciPool, errors as UndiciErrors } from 'undici';
 import type { ReplyOf, RequestOf, RouteSpec, ServiceContract } from '@msa-poc/contracts';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -12,6 +13,15 @@ import { CircuitBreaker, retry, type RetryPolicy } from './resilience.js';
 import { currentContext } from './telemetry.js';
 import { SpanKind, attr, context, errorTypeOf, injectContext, markFailed, trace, type Attributes, type Span, type Tracer } from './tracing.js';
 import { validate } from './validation.js';
+
+// undici's entry point loads every dispatcher, fetch, WebSocket, EventSource, the HTTP cache and
+// the mock agent, and each process pays for it: 59 MB resident against 52 MB for the pool, its
+// errors and its request method alone (Node 20, undici 7.30, `process.memoryUsage()` after GC).
+// A service only uses the pool, so it loads those three modules; the client tests exercise them.
+const undici = createRequire(import.meta.url);
+const Pool = undici('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+const undiciErrors = undici('undici/lib/core/errors.js') as typeof UndiciErrors;
+const poolRequest = undici('undici/lib/api/api-request.js') as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 export type Client<C extends ServiceContract> = {
   readonly [K in keyof C['routes']]: (request: RequestOf<C['routes'][K]>, options?: CallOptions) => Promise<ReplyOf<C['routes'][K]>>;
@@ -71,13 +81,13 @@ export interface Transport {
 
 /** Calls over mutual TLS through a pool of kept-alive connections. */
 /** Over the network: https, or plain http on an internal hop with the mtls bench switch off. */
-export function networkTransport(origin: string, connect: Pool.Options['connect'], connections = 32): Transport {
+export function networkTransport(origin: string, connect: UndiciPool.Options['connect'], connections = 32): Transport {
   const pool = new Pool(origin, { connect, connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
   return {
     name: new URL(origin).protocol === 'http:' ? 'http' : 'https',
     async send({ method, path, headers, body, timeoutMs, signal }) {
       const deadline = AbortSignal.timeout(timeoutMs);
-      const response = await pool.request({
+      const response = await poolRequest.call(pool, {
         method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
       });
       return {
@@ -94,7 +104,7 @@ export function networkTransport(origin: string, connect: Pool.Options['connect'
       };
     },
     async ping() {
-      const response = await pool.request({ method: 'GET', path: '/openapi.json', headersTimeout: 2_000, bodyTimeout: 2_000 });
+      const response = await poolRequest.call(pool, { method: 'GET', path: '/openapi.json', headersTimeout: 2_000, bodyTimeout: 2_000 });
       await response.body.dump();
       if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}`);
     },
@@ -108,7 +118,7 @@ export interface ClientOptions {
   /** Name of the callee, for metrics, spans and error messages. */
   readonly peer: string;
   /** TLS settings of the default transport (mutual TLS to `origin`). */
-  readonly connect?: Pool.Options['connect'];
+  readonly connect?: UndiciPool.Options['connect'];
   /** Another way to reach the callee, e.g. in-process when it is co-located. */
   readonly transport?: Transport;
   readonly metrics?: Metrics;

@@ -9,22 +9,26 @@
  * (`otel_sdk_exporter_span_exported_total{error_type=…}`) and logged once per outage, not per span.
  */
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import {
   ROOT_CONTEXT, SpanKind, SpanStatusCode, context, defaultTextMapGetter, defaultTextMapSetter, trace,
   type Attributes, type Context, type Link, type Span, type SpanContext, type SpanOptions, type Tracer,
 } from '@opentelemetry/api';
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import { ATTR_ERROR_TYPE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { ProblemError } from './errors.js';
 import type { TracingSettings } from './config.js';
 import { prometheusMeterProvider, type Metrics } from './metrics.js';
 import { currentContext, type Logger } from './telemetry.js';
+
+// The OpenTelemetry SDK is CommonJS and requires the CommonJS build of the semantic conventions;
+// importing them as ESM would load the package's ESM build next to it, 1.5 MB more in every
+// process. The exporter of the configured protocol only is loaded, when spans are exported.
+const requireCjs = createRequire(import.meta.url);
+const { ATTR_ERROR_TYPE, ATTR_SERVICE_NAME } = requireCjs('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions');
 
 /** Every span attribute the platform writes: OpenTelemetry's semantic conventions, and `msa.*` of our own. */
 export const attr = {
@@ -121,7 +125,10 @@ export function createTracing(options: TracingOptions): Tracing {
 
 function otlpExporter(settings: TracingSettings, selfObsMeterProvider: ReturnType<typeof prometheusMeterProvider> | undefined): SpanExporter {
   const config = { url: settings.endpoint, timeoutMillis: settings.exportTimeoutMs, keepAlive: true, ...(selfObsMeterProvider ? { selfObsMeterProvider } : {}) };
-  return settings.protocol === 'http/json' ? new OtlpJsonExporter(config) : new OtlpProtobufExporter(config);
+  const { OTLPTraceExporter } = settings.protocol === 'http/json'
+    ? requireCjs('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')
+    : requireCjs('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter(config);
 }
 
 /** Passes spans on, and says once (not per batch, not per span) when the collector stops taking them and when it takes them again. */

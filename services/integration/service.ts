@@ -4,7 +4,7 @@
  * dead-letters what cannot be delivered, and turns the partner's callbacks into fulfilled orders.
  */
 import { deadLetterStream, integrationContract, orderStream, ordersContract, partnerContract, storeContract } from '@msa-poc/contracts';
-import { connectBroker, type Broker } from '@msa-poc/platform/broker';
+import type { Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
 import type { Gauge } from '@msa-poc/platform/metrics';
 import { defineService } from '@msa-poc/platform/service';
@@ -53,7 +53,8 @@ export const integrationService = defineService({
       ],
       start: async () => {
         if (config.profile === 'production') {
-          broker = await connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
+          // The NATS client is loaded only by the profile that has a broker.
+          broker = await (await import('@msa-poc/platform/broker')).connectBroker({ url: config.natsUrl as string, name: 'integration', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
           await broker.ensureStream(orderStream);
           await broker.ensureStream(deadLetterStream);
           subscription = await subscribeToBroker(deps, broker, retry, concurrency);

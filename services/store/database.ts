@@ -4,8 +4,8 @@
  * Everything above this file is written once against `Database` and runs the same SQL on both.
  */
 import { mkdir } from 'node:fs/promises';
-import { PGlite, parse as pgliteResults, protocol, type Transaction } from '@electric-sql/pglite';
-import pg from 'pg';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type pg from 'pg';
 import { ProblemError } from '@msa-poc/platform/errors';
 import { latencyBuckets, type Gauge, type Metrics } from '@msa-poc/platform/metrics';
 import { SpanKind, activeSpanRecording, attr, inSpan, type Attributes, type Tracer } from '@msa-poc/platform/tracing';
@@ -160,6 +160,9 @@ export function violatedConstraint(error: unknown): string | undefined {
 // Embedded: PGlite
 
 async function openPglite(dataDir: string, telemetry: DatabaseTelemetry | undefined): Promise<Database> {
+  // Each engine is loaded by the profile that uses it only: the other one is code in memory for nothing.
+  const engine = await import('@electric-sql/pglite');
+  const { PGlite } = engine;
   // The default (strict) durability writes every commit through to the files in dataDir before the
   // query resolves, so a killed process loses nothing it acknowledged.
   let pglite: PGlite;
@@ -183,7 +186,7 @@ async function openPglite(dataDir: string, telemetry: DatabaseTelemetry | undefi
     return { rows: result.rows, rowCount: pgliteRowCount(result) };
   };
 
-  const prepared = preparedStatements(pglite);
+  const prepared = preparedStatements(pglite, engine);
   // One statement or one transaction at a time, as PGlite itself runs them: a prepared statement
   // goes to PGlite's protocol directly, beside its own queue, so this one orders everything.
   let tail: Promise<unknown> = Promise.resolve();
@@ -229,6 +232,9 @@ function pgliteRowCount(result: { rows: unknown[]; rowCount?: number; affectedRo
   return result.rowCount ?? result.affectedRows ?? result.rows.length;
 }
 
+/** A named statement with parameters: one statement (text without parameters may hold several), run often. */
+const preparable = (sql: Statement | string, params: unknown[] | undefined): params is unknown[] => typeof sql !== 'string' && params !== undefined && params.length > 0;
+
 /**
  * The store's named statements as prepared statements of PGlite's one session. PGlite's `query`
  * parses, plans and describes the text on every call, in six calls into its WebAssembly module; a
@@ -239,10 +245,7 @@ function pgliteRowCount(result: { rows: unknown[]; rowCount?: number; affectedRo
  * The caller runs one statement at a time, and no PGlite query beside it: PGlite keeps the results of
  * the protocol call in progress in one place, which a concurrent call would replace.
  */
-/** A named statement with parameters: one statement (text without parameters may hold several), run often. */
-const preparable = (sql: Statement | string, params: unknown[] | undefined): params is unknown[] => typeof sql !== 'string' && params !== undefined && params.length > 0;
-
-function preparedStatements(pglite: PGlite) {
+function preparedStatements(pglite: PGlite, { parse: pgliteResults, protocol }: typeof import('@electric-sql/pglite')) {
   const { serialize } = protocol;
   const known = new Map<string, { name: string; types: number[] }>();
   const send = async (messages: Uint8Array[], syncToFs: boolean) => {
@@ -291,7 +294,8 @@ async function openPostgres(options: Extract<DatabaseOptions, { profile: 'produc
   if (options.schema !== undefined && !schemaName.test(options.schema)) {
     throw new Error(`schema "${options.schema}" is not a plain lower-case identifier`);
   }
-  const pool = new pg.Pool({
+  const { default: { Pool } } = await import('pg');
+  const pool = new Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     // Fail fast when the server is unreachable or the pool is exhausted, rather than queue forever.

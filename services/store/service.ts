@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { orderStream, storeContract } from '@msa-poc/contracts';
-import { connectBroker, type Broker } from '@msa-poc/platform/broker';
+import type { Broker } from '@msa-poc/platform/broker';
 import { intSetting } from '@msa-poc/platform/config';
 import type { Gauge, Metrics } from '@msa-poc/platform/metrics';
 import { defineService, type ReadinessCheck } from '@msa-poc/platform/service';
@@ -34,7 +34,8 @@ export const storeService = defineService({
     let broker: Broker | undefined;
     let relay: OutboxRelay | undefined;
     if (config.profile === 'production') {
-      broker = await connectBroker({ url: config.natsUrl as string, name: 'store', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
+      // The NATS client is loaded only by the profile that has a broker.
+      broker = await (await import('@msa-poc/platform/broker')).connectBroker({ url: config.natsUrl as string, name: 'store', log: (msg, fields) => log.info(fields ?? {}, msg), telemetry });
       await broker.ensureStream(orderStream);
       relay = new OutboxRelay(db, broker, feed, log, { batchSize: 100, idleMs: 250, tracer });
       const connected = broker;
