@@ -163,13 +163,17 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
         const result = await runLoad({
           shape: constant(rps), durationMs: command.stepMs, timeoutMs: 5_000, maxInFlight: 512,
           next: () => ({ name: `depth-${depth}`, run: ({ signal }) => api.call('GET', relay(depth), { signal }) }),
+          // A relay crossed every hop only when it answers 200: a refusal on the way (401, 429) is no capacity.
+          isSuccess: (outcome) => outcome.status === 200,
         });
         const point: CapacityPoint = {
           offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99,
-          errorRate: result.completed + result.couldNotIssue > 0 ? round((result.failed + result.couldNotIssue) / (result.completed + result.couldNotIssue), 4) : 0,
+          // `failed` already counts the requests that could not be issued.
+          errorRate: result.intended > 0 ? round(result.failed / result.intended, 4) : 0,
           perService: {}, limitedByClient: result.client.limitedByClient,
         };
-        progress(`  ${rps} req/s offered: ${point.achievedRps} achieved, p50 ${round(point.p50Ms, 1)} ms, p99 ${round(point.p99Ms, 1)} ms, errors ${round(point.errorRate * 100, 2)} %${point.limitedByClient ? ' (load client saturated)' : ''}`);
+        const what = [...Object.entries(result.statuses).filter(([status]) => status !== '200').map(([status, count]) => `${count} × ${status}`), ...Object.entries(result.errors).map(([kind, count]) => `${count} ${kind}`)];
+        progress(`  ${rps} req/s offered: ${point.achievedRps} achieved, p50 ${round(point.p50Ms, 1)} ms, p99 ${round(point.p99Ms, 1)} ms, errors ${round(point.errorRate * 100, 2)} %${what.length > 0 ? ` (${what.join(', ')})` : ''}${point.limitedByClient ? ' (load client saturated)' : ''}`);
         return point;
       };
       const search = await searchCapacity(measure, { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, { startRps: 25, growth: 1.6, maxSteps: 12, bisections: 3, minPoints: 4 });

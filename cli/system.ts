@@ -111,7 +111,7 @@ async function waitReady(service: ServiceProcess, timeoutMs: number, exited: () 
   let last = 'no answer yet';
   while (Date.now() < deadline) {
     const exit = exited();
-    if (exit) throw new Error(`${service.name} exited while starting (${exit})`);
+    if (exit) throw new Error(`${service.name} exited while starting: ${exit}`);
     try {
       const response = await fetch(`${service.adminUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
       if (response.ok) return;
@@ -135,6 +135,8 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   const services = new Map<ServiceName, ServiceProcess>();
   const children = new Map<string, ChildProcess>();
   const exits = new Map<string, string>();
+  // A process that dies while starting is reported with what it said last, whether or not the caller keeps its logs.
+  const lastLines = new Map<string, string[]>();
 
   // Each process gets its own process group, so that a Ctrl-C reaches only `poc`, which then stops
   // them in reverse order; the IPC channel closing tells a process that `poc` itself died.
@@ -144,8 +146,18 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
     // POC_SERVICE tells a program that runs several services (the synthetic one) which it is.
     const child = spawn(process.execPath, [...nodeFlagsOf(host), ...(options.execArgv ?? []), ...commandOf(host)], { env: single ? { ...env, POC_SERVICE: single } : env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => options.onLog?.(serviceOfLine(host, line), line));
+      if (stream) {
+        createInterface({ input: stream }).on('line', (line) => {
+          const kept = lastLines.get(host.name) ?? [];
+          // Stack frames and blank lines would push the message itself out of the few lines kept.
+          if (line.trim() !== '' && !/^\s+at /.test(line)) kept.push(line);
+          if (kept.length > 8) kept.shift();
+          lastLines.set(host.name, kept);
+          options.onLog?.(serviceOfLine(host, line), line);
+        });
+      }
     }
+    lastLines.delete(host.name);
     child.once('exit', (code, signal) => exits.set(host.name, signal ? `signal ${signal}` : `exit code ${code}`));
     children.set(host.name, child);
     return host.services.map((name) => {
@@ -156,7 +168,11 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
     });
   };
   const ready = (service: ServiceProcess): Promise<void> =>
-    waitReady(service, options.readyTimeoutMs ?? 60_000, () => (service.child.exitCode !== null || service.child.signalCode !== null ? exits.get(service.process) ?? 'exited' : undefined));
+    waitReady(service, options.readyTimeoutMs ?? 60_000, () => {
+      if (service.child.exitCode === null && service.child.signalCode === null) return undefined;
+      const said = lastLines.get(service.process) ?? [];
+      return `${exits.get(service.process) ?? 'exited'}${said.length > 0 ? `; its last lines:\n${said.map((line) => `  ${line}`).join('\n')}` : ''}`;
+    });
 
   const stopOne = async (child: ChildProcess, graceMs: number): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;

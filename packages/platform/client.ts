@@ -17,7 +17,8 @@ import { validate } from './validation.js';
 // undici's entry point loads every dispatcher, fetch, WebSocket, EventSource, the HTTP cache and
 // the mock agent, and each process pays for it: 59 MB resident against 52 MB for the pool, its
 // errors and its request method alone (Node 20, undici 7.30, `process.memoryUsage()` after GC).
-// A service only uses the pool, so it loads those three modules; the client tests exercise them.
+// A service only uses the pool, so it loads those three modules; they are undici's own files, not
+// its public API, so the platform pins undici's minor version and the client tests exercise them.
 const undici = createRequire(import.meta.url);
 const Pool = undici('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 const undiciErrors = undici('undici/lib/core/errors.js') as typeof UndiciErrors;
