@@ -4,7 +4,7 @@
  * rate during which the services' CPU and memory are read from /proc.
  */
 import { searchCapacity, type Objective, type SearchPlan } from '@msa-poc/harness/capacity';
-import { constant, mergeSummaries, runLoad, type LoadResult } from '@msa-poc/harness/load';
+import { constant, describeFailures, mergeSummaries, runLoad, type LoadResult } from '@msa-poc/harness/load';
 import { capacityPoint, served } from '@msa-poc/harness/prove';
 import { defineScenario, ScenarioRunner } from '@msa-poc/harness/scenario';
 import { round } from '@msa-poc/harness/numbers';
@@ -70,7 +70,7 @@ export async function measureVariant(name: string, description: string, system: 
   const capacity = await searchCapacity(async (rps) => {
     const result = await load(rps, d.stepMs);
     const point = capacityPoint(rps, result, []);
-    progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %${point.errorRate > 0 ? ` (${failures(result)})` : ''}`);
+    progress(`  ${String(rps).padStart(5)} rps offered → ${point.achievedRps} achieved, p99 ${point.p99Ms} ms, errors ${(point.errorRate * 100).toFixed(2)} %${point.errorRate > 0 ? ` (${describeFailures(result, served)})` : ''}`);
     return point;
   }, objective, options.search);
   const kneeRps = capacity.knee?.offeredRps ?? null;
@@ -90,7 +90,7 @@ export async function measureVariant(name: string, description: string, system: 
   const errorRate = fixed.intended ? round(fixed.failed / fixed.intended, 4) : 0;
   const reads = readOperations.flatMap((name) => (fixed.byOperation[name] ? [fixed.byOperation[name].latency] : []));
   const readP50Ms = reads.length > 0 ? mergeSummaries(reads).p50 : 0;
-  if (fixed.failed > 0) progress(`  failures at the fixed rate: ${failures(fixed)}`);
+  if (fixed.failed > 0) progress(`  failures at the fixed rate: ${describeFailures(fixed, served)}`);
   progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms (read path ${readP50Ms} ms), p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
   return {
     name, description, kneeRps, idleCores,
@@ -98,9 +98,3 @@ export async function measureVariant(name: string, description: string, system: 
     fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, readP50Ms, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
   };
 }
-
-/** What went wrong in a run, in a few words: error kinds and the statuses that were not served. */
-const failures = (result: LoadResult): string => [
-  ...Object.entries(result.errors).map(([kind, count]) => `${count} ${kind}`),
-  ...Object.entries(result.statuses).filter(([status]) => !served(Number(status))).map(([status, count]) => `${count} × ${status}`),
-].join(', ');

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ScenarioRunner } from '@msa-poc/harness/scenario';
 import { deadlineOf } from '@msa-poc/harness/load';
 import { served } from '@msa-poc/harness/prove';
-import { round } from '@msa-poc/harness/numbers';
+import { median, round } from '@msa-poc/harness/numbers';
 import { benchScenario } from './measure.js';
 import { cpuBetween, usageOf } from './processes.js';
 import type { SystemUnderTest } from './systems.js';
@@ -73,13 +73,6 @@ export interface PairedSystem {
   readonly idleCores: number;
 }
 
-export const median = (values: readonly number[]): number => {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-
 /** Round r drives the systems starting from the r-th, so each takes every place in the order. */
 export const rotation = <T>(items: readonly T[], round: number): T[] => items.map((_, i) => items[(i + round) % items.length] as T);
 
@@ -127,10 +120,9 @@ async function window(entry: PairedSystem, runner: ScenarioRunner, plan: PairedP
   const begin = performance.now();
   const countFrom = begin + plan.leadInMs;
   const stopAt = countFrom + plan.windowMs;
-  let before = usageOf(entry.system.pids);
   const counting = closedLoop(runner, plan.concurrency, stopAt, countFrom);
   await sleep(plan.leadInMs);
-  before = usageOf(entry.system.pids);
+  const before = usageOf(entry.system.pids);
   const { served: servedCount, failed } = await counting;
   const drainMs = Math.max(0, await drain(entry, plan));
   const cpu = cpuBetween(before, usageOf(entry.system.pids)).total;

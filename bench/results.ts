@@ -3,7 +3,7 @@
  * held to, and the table in bench/README.md that is generated from them.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { round } from '@msa-poc/harness/numbers';
+import { median, round } from '@msa-poc/harness/numbers';
 import { pairedShares, type PairedResult } from './paired.js';
 import type { ServiceProfile } from './profile.js';
 
@@ -209,8 +209,7 @@ function pairedTable(paired: PairedResult | undefined): string[] {
     `| --- | ${Array.from({ length: rounds }, () => '---:').join(' | ')} | ---: | ---: | ---: | ---: |`,
     ...paired.variants.map((v) => {
       const share = shares[v.name];
-      const drains = v.windows.map((w) => w.drainMs / 1000).sort((a, b) => a - b);
-      return `| ${v.name} | ${v.windows.map((w) => cell(w.rps, 1)).join(' | ')} | ${cell(v.medianRps, 1)} | ${cell(drains[Math.floor(drains.length / 2)], 1)} | ${cell(v.medianCpuUsPerRequest)} | ${share ? `${share.share} (${share.low} – ${share.high})` : 'reference'} |`;
+      return `| ${v.name} | ${v.windows.map((w) => cell(w.rps, 1)).join(' | ')} | ${cell(v.medianRps, 1)} | ${cell(median(v.windows.map((w) => w.drainMs / 1000)), 1)} | ${cell(v.medianCpuUsPerRequest)} | ${share ? `${share.share} (${share.low} – ${share.high})` : 'reference'} |`;
     }),
   ];
 }

@@ -11,7 +11,8 @@ import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, typ
 import { summarizeProfiles } from './profile.js';
 import { parseOptions } from './run.js';
 import { allVariants, parsePaired, UsageError } from './variants.js';
-import { measurePaired, median, pairedShares, rotation, type PairedPlan, type PairedResult, type PairedWindow } from './paired.js';
+import { median } from '@msa-poc/harness/numbers';
+import { measurePaired, pairedShares, rotation, type PairedPlan, type PairedResult, type PairedWindow } from './paired.js';
 import type { SystemUnderTest } from './systems.js';
 
 const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({

@@ -192,22 +192,24 @@ async function runPaired(
 ): Promise<PairedResult> {
   const plan = pairedPlan(quick);
   progress(`▶ paired at saturation: ${names.join(', ')} side by side, ${plan.rounds} rounds of ${plan.windowMs / 1000} s each with ${plan.concurrency} requests in flight (${elapsed()} so far)`);
-  const systems: PairedSystem[] = [];
+  const started: { name: string; system: SystemUnderTest }[] = [];
   try {
     for (const name of names) {
       progress(`  starting ${name}`);
-      systems.push({ name, system: await start(name, []), idleCores: 0 });
+      started.push({ name, system: await start(name, []) });
     }
     const idleMs = 2_000;
-    const before = systems.map((s) => usageOf(s.system.pids));
+    const before = started.map(({ system }) => usageOf(system.pids));
     await new Promise((resolve) => setTimeout(resolve, idleMs));
-    const idle = systems.map((s, i) => ({ ...s, idleCores: round(cpuBetween(before[i] as Map<string, ProcessUsage>, usageOf(s.system.pids)).total / (idleMs / 1000), 3) }));
-    progress(`  idle: ${idle.map((s) => `${s.name} ${s.idleCores}`).join(', ')} of a core`);
+    const systems: PairedSystem[] = started.map(({ name, system }, i) => ({
+      name, system, idleCores: round(cpuBetween(before[i] as Map<string, ProcessUsage>, usageOf(system.pids)).total / (idleMs / 1000), 3),
+    }));
+    progress(`  idle: ${systems.map((s) => `${s.name} ${s.idleCores}`).join(', ')} of a core`);
     progress('  warm-up: one unmeasured round');
-    await measurePaired(idle, { ...plan, rounds: 1, windowMs: Math.min(plan.windowMs, 2_000), leadInMs: 0 }, () => undefined);
-    return await measurePaired(idle, plan, progress);
+    await measurePaired(systems, { ...plan, rounds: 1, windowMs: Math.min(plan.windowMs, 2_000), leadInMs: 0 }, () => undefined);
+    return await measurePaired(systems, plan, progress);
   } finally {
-    await Promise.allSettled(systems.map((s) => stop(s.system)));
+    await Promise.allSettled(started.map(({ system }) => stop(system)));
   }
 }
 

@@ -13,8 +13,8 @@ import { parseSyntheticTopology, serviceNames, syntheticTopology } from '@msa-po
 import { endpointOf, loadConfig } from '@msa-poc/platform/config';
 import { ApiClient, loadOrCreateClientKey } from '@msa-poc/harness/api-client';
 import { searchCapacity, type CapacityPoint } from '@msa-poc/harness/capacity';
-import { constant, runLoad } from '@msa-poc/harness/load';
-import { round } from '@msa-poc/harness/numbers';
+import { constant, describeFailures, runLoad } from '@msa-poc/harness/load';
+import { median, round } from '@msa-poc/harness/numbers';
 import { registerClient } from './clients.js';
 import { startLinkedConsole } from './console-link.js';
 import { startSystem } from './system.js';
@@ -94,11 +94,9 @@ function breakdownOf(pid: number | undefined, heapMb: number): MemoryBreakdown |
   return { rssMb: mb(rss), fileMb: mb(rss - anonymous), heapMb, otherMb: mb(anonymous - heapMb * 2 ** 20), pssMb: mb(kb('Pss')) };
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : round((sorted[middle - 1]! + sorted[middle]!) / 2, 1);
-};
+
+/** A relay crossed every hop only when it answers 200: a refusal on the way (401, 429) is no capacity. */
+const crossedEveryHop = (status: number): boolean => status === 200;
 
 export async function runGrow(command: GrowCommand): Promise<GrowReport> {
   const spec = syntheticTopology();
@@ -148,7 +146,7 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
       const breakdown = name.startsWith('synth-') ? breakdownOf(service.child.pid, measured.heapMb) : undefined;
       if (breakdown) breakdowns.push(breakdown);
     }
-    const rssMedianMb = median(Object.values(rssMb));
+    const rssMedianMb = round(median(Object.values(rssMb)), 1);
     const syntheticMemory = breakdowns.length > 0
       // Means, not medians: the parts of a mean add up to the whole.
       ? Object.fromEntries((['rssMb', 'fileMb', 'heapMb', 'otherMb', 'pssMb'] as const).map((key) => [key, round(breakdowns.reduce((sum, b) => sum + b[key], 0) / breakdowns.length, 1)])) as unknown as MemoryBreakdown
@@ -163,8 +161,7 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
         const result = await runLoad({
           shape: constant(rps), durationMs: command.stepMs, timeoutMs: 5_000, maxInFlight: 512,
           next: () => ({ name: `depth-${depth}`, run: ({ signal }) => api.call('GET', relay(depth), { signal }) }),
-          // A relay crossed every hop only when it answers 200: a refusal on the way (401, 429) is no capacity.
-          isSuccess: (outcome) => outcome.status === 200,
+          isSuccess: (outcome) => crossedEveryHop(outcome.status),
         });
         const point: CapacityPoint = {
           offeredRps: rps, achievedRps: round(result.achievedRps, 1), p50Ms: result.latency.p50, p99Ms: result.latency.p99,
@@ -172,8 +169,8 @@ export async function runGrow(command: GrowCommand): Promise<GrowReport> {
           errorRate: result.intended > 0 ? round(result.failed / result.intended, 4) : 0,
           perService: {}, limitedByClient: result.client.limitedByClient,
         };
-        const what = [...Object.entries(result.statuses).filter(([status]) => status !== '200').map(([status, count]) => `${count} × ${status}`), ...Object.entries(result.errors).map(([kind, count]) => `${count} ${kind}`)];
-        progress(`  ${rps} req/s offered: ${point.achievedRps} achieved, p50 ${round(point.p50Ms, 1)} ms, p99 ${round(point.p99Ms, 1)} ms, errors ${round(point.errorRate * 100, 2)} %${what.length > 0 ? ` (${what.join(', ')})` : ''}${point.limitedByClient ? ' (load client saturated)' : ''}`);
+        const what = describeFailures(result, crossedEveryHop);
+        progress(`  ${rps} req/s offered: ${point.achievedRps} achieved, p50 ${round(point.p50Ms, 1)} ms, p99 ${round(point.p99Ms, 1)} ms, errors ${round(point.errorRate * 100, 2)} %${what ? ` (${what})` : ''}${point.limitedByClient ? ' (load client saturated)' : ''}`);
         return point;
       };
       const search = await searchCapacity(measure, { p99Ms: command.p99Ms, errorBudget: command.errorBudget }, { startRps: 25, growth: 1.6, maxSteps: 12, bisections: 3, minPoints: 4 });

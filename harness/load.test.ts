@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import {
-  callOperation, constant, createHistogram, deadlineOf, intendedTimes, mergeResults, ramp, recordMs, runLoad, steps, summarize,
+  callOperation, constant, createHistogram, deadlineOf, describeFailures, intendedTimes, mergeResults, ramp, recordMs, runLoad, steps, summarize,
   type LoadSnapshot, type Operation, type RateShape,
 } from './load.js';
 import { decodeHistogram, mergeSummaries } from './histogram.js';
+import { median } from './numbers.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -509,4 +510,17 @@ test('a scenario that throws fails the run instead of being counted', async () =
   );
   await assert.rejects(runLoad({ shape: constant(1), durationMs: 0, timeoutMs: 100, maxInFlight: 1, next: () => { throw new Error('unused'); } }), RangeError);
   await assert.rejects(runLoad({ shape: constant(1), durationMs: 100, timeoutMs: 100, maxInFlight: 0, next: () => { throw new Error('unused'); } }), RangeError);
+});
+
+test('a run\'s failures in a few words: error kinds, then the statuses the caller does not count as served', () => {
+  const result = { errors: { timeout: 3, 'not-issued': 2 }, statuses: { '200': 40, '429': 4, '503': 1 } };
+  assert.equal(describeFailures(result, (status) => status < 500 && status !== 429), '3 timeout, 2 not-issued, 4 × 429, 1 × 503');
+  assert.equal(describeFailures(result, (status) => status === 200), '3 timeout, 2 not-issued, 4 × 429, 1 × 503');
+  assert.equal(describeFailures({ errors: {}, statuses: { '200': 5, '404': 1 } }, (status) => status < 500), '', 'nothing failed, nothing said');
+});
+
+test('median: the middle value, the mean of the two middle ones for an even count, NaN for none', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
 });

@@ -767,6 +767,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 // ---------------------------------------------------------------------------------------------
 // Combining and adapting
 
+/** What went wrong in a run, in a few words: error kinds, then the statuses `served` does not accept ("3 timeout, 12 × 503"). */
+export function describeFailures(result: Pick<LoadResult, 'errors' | 'statuses'>, served: (status: number) => boolean): string {
+  return [
+    ...Object.entries(result.errors).map(([kind, count]) => `${count} ${kind}`),
+    ...Object.entries(result.statuses).filter(([status]) => !served(Number(status))).map(([status, count]) => `${count} × ${status}`),
+  ].join(', ');
+}
+
 /**
  * One result from runs that covered the same window side by side (several clients, workers or
  * processes): counts and rates add up, latencies merge their histograms, the window is the
