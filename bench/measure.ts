@@ -74,7 +74,9 @@ export async function measureVariant(name: string, description: string, system: 
     return point;
   }, objective, options.search);
   const kneeRps = capacity.knee?.offeredRps ?? null;
-  progress(`  knee: ${kneeRps ?? 'none (not even the lowest rate met the objective)'}${kneeRps ? ' rps' : ''}`);
+  // The objective held at the search's highest rate: the knee lies above it, unmeasured.
+  const kneeIsLowerBound = kneeRps !== null && capacity.firstBad === undefined;
+  progress(`  knee: ${kneeRps === null ? 'none (not even the lowest rate met the objective)' : kneeIsLowerBound ? `at least ${kneeRps} rps (the objective held up to the search's highest rate)` : `${kneeRps} rps`}`);
 
   const rate = options.fixedRate(kneeRps);
   progress(`  fixed rate ${rate} rps for ${d.fixedMs / 1000} s`);
@@ -93,7 +95,7 @@ export async function measureVariant(name: string, description: string, system: 
   if (fixed.failed > 0) progress(`  failures at the fixed rate: ${describeFailures(fixed, served)}`);
   progress(`  → ${round(fixed.achievedRps, 1)} rps achieved, p50 ${fixed.latency.p50} ms (read path ${readP50Ms} ms), p99 ${fixed.latency.p99} ms, ${cpuUsPerRequest} µs CPU per request (${netCpuUsPerRequest} net of idle)`);
   return {
-    name, description, kneeRps, idleCores,
+    name, description, kneeRps, kneeIsLowerBound, idleCores,
     points: capacity.points.map((p) => ({ offeredRps: p.offeredRps, achievedRps: p.achievedRps, p99Ms: p.p99Ms, errorRate: p.errorRate })),
     fixed: { offeredRps: rate, achievedRps: round(fixed.achievedRps, 1), p50Ms: fixed.latency.p50, readP50Ms, p99Ms: fixed.latency.p99, errorRate, cpuUsPerRequest, netCpuUsPerRequest, perService },
   };

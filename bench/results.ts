@@ -13,6 +13,8 @@ export interface VariantResult {
   readonly description: string;
   /** The open-model knee, rps: the highest offered rate that met the objective; null when none did. */
   readonly kneeRps: number | null;
+  /** The objective held at every rate the search offered, up to its last: the knee is at least `kneeRps`. */
+  readonly kneeIsLowerBound: boolean;
   /** CPU the services used with no load, in cores: pollers, exporters and timers. */
   readonly idleCores: number;
   /** The rates the knee search measured, in order of rate. */
@@ -69,6 +71,8 @@ export interface Target {
    */
   readonly status: 'pass' | 'warn' | 'inconclusive';
   readonly targetMet: boolean;
+  /** Set when the figure is only a bound (a knee the search could not break). */
+  readonly bound?: Bound;
 }
 
 export interface BenchResults {
@@ -83,10 +87,15 @@ export interface BenchResults {
   readonly micro: readonly MicroResult[];
   readonly client: ClientComparison | null;
   readonly ratios: Record<string, number>;
+  /** The ratios that are only bounds, because a knee they divide was only a lower bound. */
+  readonly bounds: Readonly<Record<string, Bound>>;
   readonly targets: readonly Target[];
   /** With --cpu-prof: per variant and service, where the busy time under load went. */
   readonly profiles?: Record<string, Record<string, ServiceProfile>>;
 }
+
+/** `at most`: the true figure is this or less; `at least`: this or more. */
+export type Bound = 'at most' | 'at least';
 
 const kneeOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.kneeRps ?? undefined;
 const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.netCpuUsPerRequest || undefined;
@@ -126,6 +135,8 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
     const cpu = cpuOf(variants, variant.name);
     if (fullCpu && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / fullCpu, 3);
   }
+  // A ratio of two knees that are both only lower bounds says nothing.
+  for (const [name, bound] of Object.entries(kneeBounds(variants))) if (bound === 'unknown') delete ratios[name];
   if (paired) {
     const reference = paired.variants.find((v) => v.name === paired.reference);
     for (const [name, { share, low, high }] of Object.entries(pairedShares(paired))) {
@@ -139,6 +150,36 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   }
   return ratios;
 }
+
+/**
+ * Which knee ratios are only bounds: a knee whose search never broke the objective is a lower bound,
+ * so a ratio with it above the line is one too, below the line an upper bound, and a share
+ * (1 − full / without) the other way round. A ratio both of whose knees are lower bounds is neither,
+ * and is left out of the ratios altogether.
+ */
+export function kneeBounds(variants: readonly VariantResult[]): Record<string, Bound | 'unknown'> {
+  const atLeast = (name: string) => variants.find((v) => v.name === name)?.kneeIsLowerBound ?? false;
+  const quotient = (numerator: string, denominator: string): Bound | 'unknown' | undefined => {
+    if (atLeast(numerator) && atLeast(denominator)) return 'unknown';
+    if (atLeast(numerator)) return 'at least';
+    if (atLeast(denominator)) return 'at most';
+    return undefined;
+  };
+  const flip = (bound: Bound | 'unknown' | undefined) => (bound === 'at least' ? 'at most' : bound === 'at most' ? 'at least' : bound);
+  const bounds: Record<string, Bound | 'unknown' | undefined> = {
+    full_over_bare_knee: quotient('full', 'bare'),
+    colocated_over_split_knee: quotient('colocated', 'full'),
+  };
+  for (const variant of variants) {
+    const feature = /^without-(.+)$/.exec(variant.name)?.[1];
+    if (feature) bounds[`${feature}_throughput_share`] = flip(quotient('full', variant.name));
+  }
+  return Object.fromEntries(Object.entries(bounds).filter((entry): entry is [string, Bound | 'unknown'] => entry[1] !== undefined));
+}
+
+/** The ratios `computeRatios` reports that are bounds, and which way. */
+export const ratioBounds = (variants: readonly VariantResult[]): Record<string, Bound> =>
+  Object.fromEntries(Object.entries(kneeBounds(variants)).filter((entry): entry is [string, Bound] => entry[1] !== 'unknown'));
 
 type TargetSpec = Omit<Target, 'figure' | 'status' | 'targetMet'> & { readonly possible?: { readonly min: number; readonly max: number } };
 
@@ -154,20 +195,34 @@ const targetSpecs: readonly TargetSpec[] = [
   { name: 'colocated_over_split_read_p50', direction: 'max', bar: 0.333, target: 0.333 },
 ];
 
-/** Each target whose figure was measured, with pass (the bar holds), warn, or inconclusive. */
-export function judgeTargets(ratios: Readonly<Record<string, number>>): Target[] {
+/**
+ * Each target whose figure was measured, with pass (the bar holds), warn, or inconclusive. A figure
+ * that is only a bound decides where the bound alone settles it (a ratio of at most 0.4 misses a
+ * bar of 0.7) and is inconclusive where it does not.
+ */
+export function judgeTargets(ratios: Readonly<Record<string, number>>, bounds: Readonly<Record<string, Bound>> = {}): Target[] {
   return targetSpecs.flatMap(({ possible, ...spec }) => {
     const figure = ratios[spec.name];
     if (figure === undefined) return [];
-    const holds = (limit: number) => (spec.direction === 'min' ? figure >= limit : figure <= limit);
+    const bound = bounds[spec.name];
+    // Whether the true figure, of which `figure` may be a bound, surely holds `limit`, surely misses it, or may do either.
+    const judge = (limit: number): 'holds' | 'misses' | 'unknown' => {
+      const holds = spec.direction === 'min' ? figure >= limit : figure <= limit;
+      const boundHelps = bound === undefined || (bound === 'at least') === (spec.direction === 'min');
+      if (holds) return boundHelps ? 'holds' : 'unknown';
+      return bound === undefined || !boundHelps ? 'misses' : 'unknown';
+    };
     const plausible = !possible || (figure >= possible.min && figure <= possible.max);
-    return [{ ...spec, figure, status: !plausible ? 'inconclusive' : holds(spec.bar) ? 'pass' : 'warn', targetMet: plausible && holds(spec.target) } as Target];
+    const atBar = judge(spec.bar);
+    const status = !plausible || atBar === 'unknown' ? 'inconclusive' : atBar === 'holds' ? 'pass' : 'warn';
+    return [{ ...spec, figure, ...(bound ? { bound } : {}), status, targetMet: plausible && judge(spec.target) === 'holds' } as Target];
   });
 }
 
 export const readmeMarkers = { start: '<!-- bench:results:start -->', end: '<!-- bench:results:end -->' } as const;
 
 const cell = (value: number | null | undefined, digits = 0) => (value === null || value === undefined ? '–' : value.toFixed(digits));
+export const boundMark = (bound: Bound | undefined) => (bound === 'at most' ? '≤ ' : bound === 'at least' ? '≥ ' : '');
 
 /** The Markdown that stands between the README's markers: the run, its variants, ratios and targets. */
 export function renderTable(results: BenchResults): string {
@@ -178,7 +233,7 @@ export function renderTable(results: BenchResults): string {
     '',
     `| variant | knee rps | idle CPU cores | at ${results.variants[0]?.fixed.offeredRps ?? '–'} rps: achieved | p50 ms | read p50 ms | p99 ms | CPU µs/request | net of idle | ${services.map((s) => `${s} RSS MiB`).join(' | ')} |`,
     `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${services.map(() => '---:').join(' | ')} |`,
-    ...results.variants.map((v) => `| ${v.name} | ${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.readP50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
+    ...results.variants.map((v) => `| ${v.name} | ${v.kneeIsLowerBound ? '≥ ' : ''}${cell(v.kneeRps)} | ${cell(v.idleCores, 2)} | ${cell(v.fixed.achievedRps, 1)} | ${cell(v.fixed.p50Ms, 1)} | ${cell(v.fixed.readP50Ms, 1)} | ${cell(v.fixed.p99Ms, 1)} | ${cell(v.fixed.cpuUsPerRequest)} | ${cell(v.fixed.netCpuUsPerRequest)} | ${services.map((s) => cell(v.fixed.perService[s]?.rssMiB)).join(' | ')} |`),
     ...pairedTable(results.paired),
     '',
     '| micro-benchmark | CPU µs/call | wall p50 µs | wall p99 µs | samples |',
@@ -187,11 +242,11 @@ export function renderTable(results: BenchResults): string {
     '',
     '| ratio | value |',
     '| --- | ---: |',
-    ...Object.entries(results.ratios).map(([name, value]) => `| ${name} | ${value} |`),
+    ...Object.entries(results.ratios).map(([name, value]) => `| ${name} | ${boundMark(results.bounds[name])}${value} |`),
     '',
     '| target | figure | bar | target | status |',
     '| --- | ---: | ---: | ---: | --- |',
-    ...results.targets.map((t) => `| ${t.name} | ${t.figure} | ${t.direction === 'min' ? '≥' : '≤'} ${t.bar} | ${t.direction === 'min' ? '≥' : '≤'} ${t.target} | ${t.status}${t.status === 'inconclusive' || t.targetMet ? '' : ' (target missed)'} |`),
+    ...results.targets.map((t) => `| ${t.name} | ${boundMark(t.bound)}${t.figure} | ${t.direction === 'min' ? '≥' : '≤'} ${t.bar} | ${t.direction === 'min' ? '≥' : '≤'} ${t.target} | ${t.status}${t.status === 'inconclusive' || t.targetMet ? '' : ' (target missed)'} |`),
   ];
   return lines.join('\n');
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBareChain } from './bare/chain.js';
 import { PlainCaller } from './callers.js';
-import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
+import { computeRatios, judgeTargets, ratioBounds, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
 import { summarizeProfiles } from './profile.js';
 import { parseOptions } from './run.js';
 import { allVariants, parsePaired, UsageError } from './variants.js';
@@ -15,8 +15,8 @@ import { median } from '@msa-poc/harness/numbers';
 import { measurePaired, pairedShares, rotation, type PairedPlan, type PairedResult, type PairedWindow } from './paired.js';
 import type { SystemUnderTest } from './systems.js';
 
-const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number): VariantResult => ({
-  name, description: name, kneeRps, idleCores: 0.05, points: [],
+const variant = (name: string, kneeRps: number | null, cpuUsPerRequest: number, kneeIsLowerBound = false): VariantResult => ({
+  name, description: name, kneeRps, kneeIsLowerBound, idleCores: 0.05, points: [],
   fixed: { offeredRps: 50, achievedRps: 50, p50Ms: 5, readP50Ms: 3, p99Ms: 20, errorRate: 0, cpuUsPerRequest: cpuUsPerRequest + 500, netCpuUsPerRequest: cpuUsPerRequest, perService: { gateway: { cpuUsPerRequest: cpuUsPerRequest / 2, rssMiB: 90 } } },
 });
 const micro = [
@@ -69,12 +69,41 @@ test('targets: pass while the bar holds, warn when it does not, and say whether 
   assert.deepEqual(noisy.map((t) => [t.status, t.targetMet]), [['inconclusive', false], ['inconclusive', false]], 'full faster than its floor, or faster with tracing, is noise');
 });
 
+test('a knee the search could not break is a lower bound: the ratios made with it are bounds, judged only where the bound settles them', () => {
+  const variants = [variant('full', 238, 6800), variant('bare', 1718, 1600, true), variant('without-outbox', 1718, 3800, true), variant('without-mtls', 380, 6500), variant('colocated', 1718, 4900, true)];
+  const ratios = computeRatios(variants, [], null);
+  const bounds = ratioBounds(variants);
+  assert.equal(ratios.full_over_bare_knee, 0.139);
+  assert.equal(bounds.full_over_bare_knee, 'at most', 'the bare chain may go faster still, so full reaches at most this share of it');
+  assert.equal(bounds.outbox_throughput_share, 'at least', 'without the outbox the system may go faster still, so the outbox costs at least this');
+  assert.equal(bounds.mtls_throughput_share, undefined, 'two measured knees make a measured share');
+  assert.equal(bounds.colocated_over_split_knee, 'at least');
+  const byName = Object.fromEntries(judgeTargets(ratios, bounds).map((t) => [t.name, t]));
+  assert.deepEqual([byName.full_over_bare_knee?.status, byName.full_over_bare_knee?.bound], ['warn', 'at most'], 'at most 0.14 surely misses 0.7');
+  assert.equal(byName.colocated_over_split_knee?.status, 'pass', 'at least 7.2 surely holds 2');
+  // A bound on the wrong side of the bar settles nothing.
+  const unsettled = Object.fromEntries(judgeTargets({ full_over_bare_knee: 0.9, colocated_over_split_knee: 1.5 }, { full_over_bare_knee: 'at most', colocated_over_split_knee: 'at least' }).map((t) => [t.name, t]));
+  assert.deepEqual([unsettled.full_over_bare_knee?.status, unsettled.full_over_bare_knee?.targetMet], ['inconclusive', false]);
+  assert.equal(unsettled.colocated_over_split_knee?.status, 'inconclusive');
+  // Both knees only lower bounds: no ratio at all.
+  const neither = computeRatios([variant('full', 1718, 6800, true), variant('bare', 1718, 1600, true)], [], null);
+  assert.equal(neither.full_over_bare_knee, undefined);
+  const table = renderTable({
+    startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: variants.map((v) => v.name) },
+    machine: { cores: 2, memoryGiB: 8, node: '20.20.0', cpuModel: 'Test CPU', os: 'linux' }, method: {},
+    variants, micro: [], client: null, ratios, bounds, targets: judgeTargets(ratios, bounds),
+  });
+  assert.match(table, /\| bare \| ≥ 1718 \|/);
+  assert.match(table, /\| full_over_bare_knee \| ≤ 0\.139 \|\n/);
+  assert.match(table, /\| full_over_bare_knee \| ≤ 0\.139 \| ≥ 0\.7 \| ≥ 0\.8 \| warn \(target missed\) \|/);
+});
+
 test('the README table is generated between its markers and replaced on the next run', () => {
   const results: BenchResults = {
     startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: ['full', 'bare'] },
     machine: { cores: 2, memoryGiB: 8, node: '20.20.0', cpuModel: 'Test CPU', os: 'linux' }, method: {},
     variants: [variant('full', 150, 4000), variant('bare', 200, 2000)], micro, client: null,
-    ratios: { full_over_bare_knee: 0.75 }, targets: judgeTargets({ full_over_bare_knee: 0.75 }),
+    ratios: { full_over_bare_knee: 0.75 }, bounds: {}, targets: judgeTargets({ full_over_bare_knee: 0.75 }),
   };
   const readme = `# bench\n\nbefore\n${readmeMarkers.start}\nold table\n${readmeMarkers.end}\nafter\n`;
   const once = withTable(readme, renderTable(results));
@@ -175,7 +204,7 @@ test('ratios: a paired variant\'s shares come from the rounds at saturation, and
   const table = renderTable({
     startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: ['full', 'without-telemetry'] },
     machine: { cores: 2, memoryGiB: 8, node: '20.20.0', cpuModel: 'Test CPU', os: 'linux' }, method: {},
-    variants: [variant('full', 150, 4000)], paired, micro: [], client: null, ratios, targets: judgeTargets(ratios),
+    variants: [variant('full', 150, 4000)], paired, micro: [], client: null, ratios, bounds: {}, targets: judgeTargets(ratios),
   });
   assert.match(table, /\| without-telemetry \| 200\.0 \| 100\.0 \| 200\.0 \| 200\.0 \| 0\.0 \| 7600 \| 0\.05 \(0 – 0\.05\) \|/);
   assert.match(table, /\| full \| 190\.0 \| 95\.0 \| 200\.0 \| 190\.0 \| 0\.0 \| 8000 \| reference \|/);
