@@ -489,3 +489,24 @@ test('connecting to nothing names the origin; an https origin checks the certifi
   assert.match(refused.message, new RegExp(`could not connect to ${secure.origin}`));
   assert.equal(secure.received(), 1, 'nothing was sent to the server another CA vouches for');
 });
+
+test('a connection the server closed while idle is not given the next request, a POST included; destroy() fails what is in flight', async (t) => {
+  const server = await rawServer(t, ({ path, socket }) => {
+    if (path === '/hold') return;
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    setTimeout(() => socket.end(), 20); // an idle timeout shorter than the client's, announced nowhere
+  });
+  const client = new HttpTransport(server.origin, { connections: 2 });
+  assert.equal((await client.send({ method: 'POST', path: '/', body: 'a' })).text(), 'ok');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal((await client.send({ method: 'POST', path: '/', body: 'b' })).text(), 'ok');
+  assert.equal(server.received(), 2, 'sent once each');
+  assert.equal(server.connections(), 2);
+
+  const inFlight = failure(client.send({ method: 'GET', path: '/hold' }));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await client.destroy();
+  const error = await inFlight;
+  assert.equal(error.code, 'HTTP_TRANSPORT_CLOSED');
+  assert.match(error.message, /closed while it was in flight/);
+});
