@@ -689,7 +689,7 @@ class Pool {
     const error = this.#closedError('while it was in flight');
     for (const connection of this.#all) {
       connection.exchange?.fail(error);
-      connection.destroy();
+      connection.destroy(error);
     }
     return this.#drained();
   }
