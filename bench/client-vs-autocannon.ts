@@ -4,7 +4,7 @@
  * a closed loop, the load client at an offered rate half again above what autocannon reached, so
  * that what it achieves is its own ceiling. A closed loop of requests on the load client's own
  * transport (`harness/http.ts`, a hand-written HTTP/1.1 client over `node:net`, which replaced
- * undici's `Pool` when it cost 14–22 µs of CPU per request here against its 9.3–10.0) tells the HTTP
+ * undici's `Pool` when it cost 14–22 µs of CPU per request here against its 9.3–10.7) tells the HTTP
  * client's share of the gap from the load generator's.
  * Each phase also reports the client's CPU time per answered request: on a shared machine the rates
  * of phases run one after the other move with the neighbours' load, its cost per request much less.

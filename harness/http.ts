@@ -4,10 +4,10 @@
  *
  * Hand-written over `node:net` and `node:tls` rather than undici, because undici was the load
  * client's bottleneck: on the bench's plain Fastify route (`bench/client-vs-autocannon.ts`, 64
- * connections, 2 shared cores at a load average of 5 to 11, eight runs interleaved with eight of
- * the undici version) a closed loop through undici's `Pool.dispatch` cost 14.0–22.1 µs of client
- * CPU per request and this client 9.3–10.0 µs; the load generator on it 10.3–14.4 µs per answered
- * request against 15.5–19.4 on undici, autocannon 11.0–15.0. The socket write is now about two
+ * connections, 2 shared cores at a load average of 5 to 11, twelve runs interleaved with twelve
+ * of the undici version) a closed loop through undici's `Pool.dispatch` cost 14.0–22.1 µs of client
+ * CPU per request and this client 9.3–10.7 µs; the load generator on it 10.3–16.3 µs per answered
+ * request against 15.5–19.9 on undici, autocannon 11.0–15.0. The socket write is now about two
  * thirds of the client's CPU samples. Requests are serialised to one string (or one buffer with
  * their body) and written in one call; plain-TCP reads land in one reused buffer (`onread`)
  * instead of a Buffer per read pushed through a Readable; a response is parsed in place, its
