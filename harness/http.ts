@@ -7,8 +7,9 @@
  * connections, 2 shared cores at a load average of 5 to 11, twelve runs interleaved with twelve
  * of the undici version) a closed loop through undici's `Pool.dispatch` cost 14.0–22.1 µs of client
  * CPU per request and this client 9.3–10.7 µs; the load generator on it 10.3–16.3 µs per answered
- * request against 15.5–19.9 on undici, autocannon 11.0–15.0. The socket write is now about two
- * thirds of the client's CPU samples. Requests are serialised to one string (or one buffer with
+ * request against 15.5–19.9 on undici, autocannon 11.0–15.0; over https (the API client's case,
+ * three pairs of 3 s loops) 17.6–25.0 µs against undici's 28.5–72.6. The socket write is now about
+ * two thirds of the client's CPU samples. Requests are serialised to one string (or one buffer with
  * their body) and written in one call; plain-TCP reads land in one reused buffer (`onread`)
  * instead of a Buffer per read pushed through a Readable; a response is parsed in place, its
  * headers kept as text and parsed into an object only when read, since a load operation usually
