@@ -20,9 +20,11 @@
  * (extensions and trailers skipped) or up to the close; `Connection: close` and the server's
  * `Keep-Alive: timeout` honoured (an idle connection is dropped a second before the server would).
  * A request that finds its reused connection closed before any byte of the answer came (the server
- * dropped an idle connection as the request left) is sent once more on a fresh connection if that
- * cannot do anything twice: GET, HEAD, OPTIONS, TRACE, PUT and DELETE, and a POST or PATCH only when
- * it carries an `Idempotency-Key`, with which the server answers a repeat with the first outcome.
+ * dropped an idle connection as the request left) is sent once more on a fresh connection when a
+ * second copy can do no harm: GET, HEAD, OPTIONS, TRACE, PUT and DELETE, and any other method (the
+ * load client's POST) only with an `Idempotency-Key`, with which the server answers a repeat with
+ * the first outcome. A plain POST is not sent again: the server may have acted on it before the
+ * connection closed.
  * Anything else that breaks a connection fails its request with an `HttpTransportError` naming
  * the origin, and the connection is dropped.
  */
