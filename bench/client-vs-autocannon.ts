@@ -44,7 +44,7 @@ export async function compareWithAutocannon(durationMs: number, progress: (line:
     const loadClientRps = round(result.achievedRps, 0);
     const loadCpuUs = ((result.client.cpuUserMs + result.client.cpuSystemMs) * 1000) / Math.max(1, result.succeeded);
     progress(`  load client: ${loadClientRps} rps achieved of ${offered} offered (at most ${connections} in flight; client CPU ${result.client.cpuShareOfOneCore} of a core, ${round(loadCpuUs, 1)} µs per answered request, refused arrivals included; errors ${JSON.stringify(result.errors)})`);
-    return { autocannonRps, undiciClosedLoopRps: closedLoopRps, loadClientRps, connections, durationMs };
+    return { autocannonRps, transportClosedLoopRps: closedLoopRps, loadClientRps, connections, durationMs };
   } finally {
     await transport.close();
     await route.stop();

@@ -51,7 +51,7 @@ export interface MicroResult {
 export interface ClientComparison {
   readonly autocannonRps: number;
   /** The load client's transport (`harness/http.ts`) in a closed loop, without its scheduling. */
-  readonly undiciClosedLoopRps: number;
+  readonly transportClosedLoopRps: number;
   readonly loadClientRps: number;
   readonly connections: number;
   readonly durationMs: number;
@@ -120,7 +120,7 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   const token = micro.find((m) => m.name === 'access-token-verify');
   if (token) ratios.access_token_us = round(token.cpuUs, 1);
   if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
-  if (client && client.undiciClosedLoopRps > 0) ratios.load_client_over_undici_closed_loop = round(client.loadClientRps / client.undiciClosedLoopRps, 3);
+  if (client && client.transportClosedLoopRps > 0) ratios.load_client_over_transport_closed_loop = round(client.loadClientRps / client.transportClosedLoopRps, 3);
   // Granularity: the same system with its services in one process against one process each.
   const colocated = kneeOf(variants, 'colocated');
   if (full && colocated) ratios.colocated_over_split_knee = round(colocated / full, 3);

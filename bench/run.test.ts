@@ -27,7 +27,7 @@ const micro = [
 test('ratios: full over bare, each feature\'s share of throughput and CPU, and the micro and client figures', () => {
   const ratios = computeRatios(
     [variant('full', 150, 4000), variant('bare', 200, 2000), variant('without-tracing', 160, 3600), variant('without-auth', null, 3000)],
-    micro, { autocannonRps: 1000, undiciClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
+    micro, { autocannonRps: 1000, transportClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
   );
   assert.equal(ratios.full_over_bare_knee, 0.75);
   assert.equal(ratios.full_over_bare_cpu_per_request, 2);
@@ -38,7 +38,7 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
   assert.equal(ratios.dpop_us_per_request, 120);
   assert.equal(ratios.access_token_us, 2);
   assert.equal(ratios.load_client_over_autocannon, 0.85);
-  assert.equal(ratios.load_client_over_undici_closed_loop, 0.944);
+  assert.equal(ratios.load_client_over_transport_closed_loop, 0.944);
   assert.equal(ratios.colocated_over_split_knee, undefined, 'no co-located variant, no granularity ratio');
   const together = computeRatios([variant('full', 150, 4000), variant('without-telemetry', 165, 3700)], [], null);
   assert.deepEqual([together.telemetry_throughput_share, together.telemetry_cpu_share], [0.091, 0.075], 'tracing and metrics switched off together');
