@@ -36,9 +36,12 @@ test('stopping abandons the long poll that is waiting: the service stops at once
 });
 
 /** A stand-in feed: events appended by the test, read after the acknowledged cursor, long-polled as the store does. */
-function feedOf(options: { failReads?: number } = {}) {
+function feedOf(options: { failReads?: number; failAcks?: number; processed?: boolean } = {}) {
   let failReads = options.failReads ?? 0;
-  const events: { position: number; event: AnyCloudEvent; processed: boolean }[] = [];
+  let failAcks = options.failAcks ?? 0;
+  const events: { position: number; event: AnyCloudEvent; processed: boolean; orderStatus: 'placed' }[] = [];
+  const recorded = new Set<string>();
+  const ackedProcessed: string[][] = [];
   const reads: number[] = [];
   const acks: number[] = [];
   let cursor = 0;
@@ -54,11 +57,14 @@ function feedOf(options: { failReads?: number } = {}) {
           options.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
         });
       }
-      const batch = pending();
+      const batch = pending().map((e) => ({ ...e, processed: e.processed || recorded.has(e.event.id) }));
       reads.push(batch.length);
       return { status: 200, body: { events: batch } };
     },
-    ackEvents: async (request: { body: { position: number } }) => {
+    ackEvents: async (request: { body: { position: number; processed?: string[] } }) => {
+      if (failAcks-- > 0) throw new UpstreamError('unavailable', 'store', 'cannot reach store for ackEvents', { retryable: true });
+      for (const id of request.body.processed ?? []) recorded.add(id);
+      ackedProcessed.push(request.body.processed ?? []);
       cursor = request.body.position;
       acks.push(cursor);
       return { status: 200, body: { position: cursor } };
@@ -67,12 +73,12 @@ function feedOf(options: { failReads?: number } = {}) {
   const append = (count: number) => {
     for (let i = 0; i < count; i++) {
       const position = events.length + 1;
-      // Already processed by this consumer: fulfilment completes without calling anyone.
-      events.push({ position, event: { ...placedEvent, id: `01890000-0000-7000-8000-${String(position).padStart(12, '0')}` }, processed: true });
+      // By default already processed by this consumer: fulfilment completes without calling anyone.
+      events.push({ position, event: { ...placedEvent, id: `01890000-0000-7000-8000-${String(position).padStart(12, '0')}` }, processed: options.processed ?? true, orderStatus: 'placed' });
     }
     wake?.();
   };
-  return { store, append, reads, acks, position: () => cursor };
+  return { store, append, reads, acks, ackedProcessed, position: () => cursor };
 }
 
 const placedEvent: AnyCloudEvent = {
@@ -81,8 +87,20 @@ const placedEvent: AnyCloudEvent = {
   data: { orderId: '01890000-0000-7000-8000-0000000000aa', customerId: 'c1', items: [{ sku: 'SKU-0001', quantity: 1 }], total: { amount: '1.00', currency: 'EUR' }, shippingAddress: { name: 'A', line1: 'B', city: 'C', postalCode: '1000', country: 'BE' } },
 };
 
-const subscribe = (store: unknown, lingerMs: number) =>
-  subscribeToFeed({ store, orders: {}, partner: {}, log: createLogger('integration', 'silent') } as unknown as FulfilmentDeps, { maxAttempts: 3, baseMs: 10, capMs: 100 }, 16,
+/** A partner that accepts every order, counting the requests per order. */
+function partnerStandIn() {
+  const requests = new Map<string, number>();
+  const partner = {
+    submitFulfilment: async (request: { body: { orderId: string } }) => {
+      requests.set(request.body.orderId, (requests.get(request.body.orderId) ?? 0) + 1);
+      return { status: 202, body: { fulfilmentId: 'ful_1', orderId: request.body.orderId, status: 'accepted' } };
+    },
+  };
+  return { partner, requests };
+}
+
+const subscribe = (store: unknown, lingerMs: number, partner: unknown = {}) =>
+  subscribeToFeed({ store, orders: {}, partner, log: createLogger('integration', 'silent') } as unknown as FulfilmentDeps, { maxAttempts: 3, baseMs: 10, capMs: 100 }, 16,
     { tracer: createTracing({ service: 'integration', settings: loadConfig({ OTEL_TRACES_EXPORTER: 'none' }).tracing }).tracer }, lingerMs);
 
 const until = async (condition: () => boolean, what: string) => {
@@ -145,6 +163,35 @@ test('a store that is down is retried: nothing is acknowledged before it is proc
     await until(() => feed.position() === 3, 'every event acknowledged once the store answers');
     assert.equal(subscription.stats().processed, 3);
     assert.match(subscription.stats().lastError ?? '', /cannot reach store/);
+  } finally {
+    await subscription.stop();
+  }
+});
+
+test('a batch\'s processed events are recorded by its ack, not one call each; the order is not read again', async () => {
+  const feed = feedOf({ processed: false });
+  const { partner, requests } = partnerStandIn();
+  const subscription = subscribe(feed.store, 0, partner);
+  try {
+    feed.append(3);
+    await until(() => feed.position() === 3, 'the batch acknowledged');
+    assert.deepEqual(feed.ackedProcessed, [[1, 2, 3].map((p) => `01890000-0000-7000-8000-${String(p).padStart(12, '0')}`)]);
+    assert.deepEqual([...requests.values()], [3], 'three events of one order id, each sent once; no recordProcessed or getOrder call (the stand-in store has none)');
+  } finally {
+    await subscription.stop();
+  }
+});
+
+test('an ack that fails records nothing: the batch is read again and sent again (the partner deduplicates), then recorded once', async () => {
+  const feed = feedOf({ processed: false, failAcks: 1 });
+  const { partner, requests } = partnerStandIn();
+  const subscription = subscribe(feed.store, 0, partner);
+  try {
+    feed.append(1);
+    await until(() => feed.position() === 1, 'the event acknowledged after the store came back');
+    assert.equal(requests.get((placedEvent.data as { orderId: string }).orderId), 2, 'sent again after the failed ack');
+    assert.equal(feed.ackedProcessed.length, 1);
+    assert.match(subscription.stats().lastError ?? '', /cannot reach store for ackEvents/);
   } finally {
     await subscription.stop();
   }

@@ -9,7 +9,7 @@ import type { Broker } from '@msa-poc/platform/broker';
 import { deadLetterSubject, orderPlaced, orderStream } from '@msa-poc/contracts';
 import { hopAttributes, processEvent, type EventTelemetry, type Verdict } from '@msa-poc/platform/messaging';
 import { backoffDelay } from '@msa-poc/platform/resilience';
-import { consumerName, deadLetter, fulfilPatiently, type FulfilmentDeps } from './fulfilment.js';
+import { consumerName, deadLetter, fulfilPatiently, type FeedView, type FulfilmentDeps, type RecordProcessed } from './fulfilment.js';
 
 export interface RetrySettings {
   readonly maxAttempts: number;
@@ -61,10 +61,10 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
   const settling = hopAttributes(hop, 'settle');
   let unfinished = 0;
 
-  const attemptOnce = async (event: AnyCloudEvent, attempt: number, processedWhenRead: boolean): Promise<AttemptResult> => {
-    // The feed's batch waits for the store anyway: a long patience costs nothing here. The feed said
-    // whether the event was processed when it was read; that holds for the first attempt only.
-    const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal, attempt === 1 ? processedWhenRead : undefined);
+  const attemptOnce = async (event: AnyCloudEvent, attempt: number, whenRead: FeedView, record: RecordProcessed): Promise<AttemptResult> => {
+    // The feed's batch waits for the store anyway: a long patience costs nothing here. What the feed
+    // said of the event when it was read holds for the first attempt only.
+    const outcome = await fulfilPatiently(event, deps, 60_000, stopping.signal, attempt === 1 ? whenRead : undefined, record);
     if (outcome.kind === 'done') return 'processed';
     stats.lastError = outcome.error;
     if (outcome.kind === 'dead' || attempt >= retry.maxAttempts) {
@@ -75,9 +75,9 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
     return { retry: outcome.error };
   };
 
-  async function processWithRetries(event: AnyCloudEvent, processedWhenRead: boolean): Promise<void> {
+  async function processWithRetries(event: AnyCloudEvent, whenRead: FeedView, record: RecordProcessed): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const result = await processEvent(telemetry, hop, { event, consumer: consumerName, attempt }, () => attemptOnce(event, attempt, processedWhenRead), verdictOf);
+      const result = await processEvent(telemetry, hop, { event, consumer: consumerName, attempt }, () => attemptOnce(event, attempt, whenRead, record), verdictOf);
       if (result === 'processed') {
         stats.processed += 1;
         return;
@@ -101,8 +101,14 @@ export function subscribeToFeed(deps: FulfilmentDeps, retry: RetrySettings, batc
         const batch = reply.body.events;
         if (batch.length === 0) continue;
         unfinished = batch.length;
-        await Promise.all(batch.map((item) => processWithRetries(item.event, item.processed).finally(() => { unfinished -= 1; })));
-        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position } }, { spanAttributes: settling });
+        // The batch's processed events are recorded by its ack, in the same statement as the cursor
+        // moves, instead of one call each. Until the ack, a restart redelivers them, and the partner,
+        // which deduplicates by order id, is asked again: as when a restart fell between the partner's
+        // answer and a record made at once.
+        const processed: string[] = [];
+        const record: RecordProcessed = async (eventId) => { processed.push(eventId); };
+        await Promise.all(batch.map((item) => processWithRetries(item.event, item, record).finally(() => { unfinished -= 1; })));
+        await deps.store.ackEvents({ body: { consumer: consumerName, position: (batch.at(-1) as { position: number }).position, processed } }, { spanAttributes: settling });
         failures = 0;
         if (batch.length < batchSize && lingerMs > 0) await sleep(lingerMs, undefined, { signal: stopping.signal }).catch(() => undefined);
       } catch (error) {
