@@ -59,7 +59,7 @@ const SupportGrantHeaders = Type.Object({ 'support-grant': Type.Optional(Support
 
 export const storeContract = contract({
   service: 'store',
-  version: '4.0.0',
+  version: '5.0.0',
   routes: {
     listProducts: route({
       method: 'GET', path: '/products', summary: 'The whole catalog with current stock.',
@@ -103,17 +103,17 @@ export const storeContract = contract({
     }),
     readEvents: route({
       method: 'GET', path: '/events',
-      summary: 'The event feed (embedded profile): events after the consumer\'s acknowledged cursor, long-polling up to waitMs, each with whether the consumer has recorded it processed.',
+      summary: 'The event feed (embedded profile): events after the consumer\'s acknowledged cursor, long-polling up to waitMs, each with whether the consumer has recorded it processed and the status of the order it is about (null when it names no order the store holds), both as they were when read.',
       query: Type.Object(
         { consumer: Consumer, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, default: 0 })) },
         { additionalProperties: false },
       ),
-      responses: { 200: Type.Object({ events: Type.Array(Type.Object({ position: Type.Integer(), event: AnyCloudEvent, processed: Type.Boolean() }, { additionalProperties: false })) }, { additionalProperties: false }) },
+      responses: { 200: Type.Object({ events: Type.Array(Type.Object({ position: Type.Integer(), event: AnyCloudEvent, processed: Type.Boolean(), orderStatus: Type.Union([OrderStatus, Type.Null()]) }, { additionalProperties: false })) }, { additionalProperties: false }) },
       callers: ['integration'], idempotent: true,
     }),
     ackEvents: route({
-      method: 'POST', path: '/events/ack', summary: 'Advance a consumer\'s durable cursor past every event up to a position.',
-      body: Type.Object({ consumer: Consumer, position: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      method: 'POST', path: '/events/ack', summary: 'Advance a consumer\'s durable cursor past every event up to a position, recording the events it lists as processed by the consumer in the same statement.',
+      body: Type.Object({ consumer: Consumer, position: Type.Integer({ minimum: 0 }), processed: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { maxItems: 500 })) }, { additionalProperties: false }),
       responses: { 200: Type.Object({ position: Type.Integer() }, { additionalProperties: false }) }, callers: ['integration'], idempotent: true,
     }),
     recordProcessed: route({

@@ -26,6 +26,22 @@ before(async () => {
   server = createServer((request, response) => {
     // "slow" never answers: the client's deadline has to end the call.
     if (request.url === '/items/slow') return;
+    // "trickle" answers at once, then sends its body a byte every 100 ms for 2 s: each wait is short,
+    // the whole is not, and the deadline bounds the whole.
+    if (request.url === '/items/trickle') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const body = JSON.stringify({ id: 'trickle'.padEnd(20, '.') });
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (response.destroyed || sent >= body.length) {
+          clearInterval(timer);
+          if (!response.destroyed) response.end();
+          return;
+        }
+        response.write(body[sent++]);
+      }, 100);
+      return;
+    }
     response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: decodeURIComponent(request.url!.split('/').pop()!) }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -56,6 +72,21 @@ test('a callee that does not answer within the deadline is a 504 problem naming 
       assert.match(error.message, /store did not answer getItem within \d+ ms/);
       return true;
     });
+  } finally {
+    await handle.close();
+  }
+});
+
+test('an answer whose body takes longer than the deadline is a 504 problem, though each byte came in time', async () => {
+  const handle = createClient(itemContract, { origin, peer: 'store', retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+  try {
+    const started = Date.now();
+    await assert.rejects(handle.client.getItem({ params: { id: 'trickle' } }, { timeoutMs: 400 }), (error: unknown) => {
+      assert.ok(error instanceof UpstreamError, `an UpstreamError, not ${String(error)}`);
+      assert.ok(error.status === 504 || error.status === 503, `status ${error.status}: ${error.message}`);
+      return true;
+    });
+    assert.ok(Date.now() - started < 1_500, `gave up after ${Date.now() - started} ms; the body takes 2 s`);
   } finally {
     await handle.close();
   }

@@ -134,8 +134,7 @@ export class EdgeAuth {
         clientId: principal.clientId, keyThumbprint: principal.jkt, scopes: principal.scopes,
         ...(principal.customerId ? { customerId: principal.customerId } : {}), ...(principal.support ? { supportGrantId: principal.support.grantId } : {}),
       };
-      const requestId = currentContext()?.requestId ?? 'none';
-      return { ...user, ...(principal.support ? { support: principal.support } : {}), headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service, requestId) }) };
+      return { ...user, ...(principal.support ? { support: principal.support } : {}), headers: rateHeaders(decision), forwardTo: (service) => ({ 'caller-assertion': this.#options.assertions.sign(user, service) }) };
     } catch (error) {
       if (error instanceof ProblemError) throw error;
       if (error instanceof ResourceAuthError) {

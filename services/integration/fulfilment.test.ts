@@ -68,19 +68,54 @@ test('a redelivered event changes nothing: no partner call', async () => {
 
 test('the feed\'s word on whether an event was processed replaces asking the store', async () => {
   const fresh = neighbours({ processed: true, status: 'placed' });
-  assert.deepEqual(await fulfil(event, fresh.deps, false), { kind: 'done' });
-  assert.deepEqual(fresh.calls, ['getOrder', 'submitFulfilment', 'recordProcessed'], 'the feed said new: the store is not asked again');
+  assert.deepEqual(await fulfil(event, fresh.deps, { processed: false, orderStatus: null }), { kind: 'done' });
+  assert.deepEqual(fresh.calls, ['getOrder', 'submitFulfilment', 'recordProcessed'], 'the feed said new (and knew no order): the store is asked for the order only');
   const redelivered = neighbours({ processed: false, status: 'placed' });
-  assert.equal((await fulfil(event, redelivered.deps, true)).kind, 'done');
+  assert.equal((await fulfil(event, redelivered.deps, { processed: true, orderStatus: 'placed' })).kind, 'done');
   assert.deepEqual(redelivered.calls, [], 'the feed said processed: nothing is called');
 });
 
 test('after a failed attempt the store is asked again, whatever the feed said', async () => {
   // The first attempt cannot read the order; by the second, the event may have been recorded meanwhile.
   const { calls, deps } = neighbours({ processed: true, status: 'placed', orderReadFailures: 1 });
-  const outcome = await fulfilPatiently(event, deps, 10_000, undefined, false);
+  const outcome = await fulfilPatiently(event, deps, 10_000, undefined, { processed: false, orderStatus: null });
   assert.equal(outcome.kind, 'done');
   assert.deepEqual(calls, ['getOrder', 'isProcessed']);
+});
+
+test('the feed\'s word on the order\'s status replaces reading the order; a record callback replaces the store\'s record call', async () => {
+  const placed = neighbours({ status: 'cancelled' });
+  const recorded: string[] = [];
+  const record = async (eventId: string) => { recorded.push(eventId); };
+  assert.deepEqual(await fulfil(event, placed.deps, { processed: false, orderStatus: 'placed' }, record), { kind: 'done' });
+  assert.deepEqual(placed.calls, ['submitFulfilment'], 'the feed said placed: sent without reading the order (which the store would call cancelled)');
+  assert.deepEqual(recorded, [event.id]);
+  const cancelled = neighbours({ status: 'placed' });
+  const outcome = await fulfil(event, cancelled.deps, { processed: false, orderStatus: 'cancelled' }, record);
+  assert.deepEqual(outcome, { kind: 'done', note: 'order is cancelled; not sent to the partner' });
+  assert.deepEqual(cancelled.calls, [], 'not sent, and recorded through the callback');
+  assert.deepEqual(recorded, [event.id, event.id]);
+});
+
+test('an order the feed does not know is looked up before the event is given up', async () => {
+  const missing = neighbours({});
+  const outcome = await fulfil(event, missing.deps, { processed: false, orderStatus: null });
+  assert.equal(outcome.kind, 'dead');
+  assert.deepEqual(missing.calls, ['getOrder']);
+  const late = neighbours({ status: 'placed' });
+  assert.deepEqual(await fulfil(event, late.deps, { processed: false, orderStatus: null }), { kind: 'done' });
+  assert.deepEqual(late.calls, ['getOrder', 'submitFulfilment', 'recordProcessed'], 'the store holds it now: sent');
+});
+
+test('when recording fails the next attempt asks the store again, processed state and order both', async () => {
+  const { calls, deps } = neighbours({ processed: false, status: 'placed' });
+  let failures = 1;
+  const record = async () => {
+    if (failures-- > 0) throw new UpstreamError('unavailable', 'store', 'down', { retryable: true });
+  };
+  const outcome = await fulfilPatiently(event, deps, 10_000, undefined, { processed: false, orderStatus: 'placed' }, record);
+  assert.equal(outcome.kind, 'done');
+  assert.deepEqual(calls, ['submitFulfilment', 'isProcessed', 'getOrder', 'submitFulfilment'], 'the partner is asked again (it deduplicates by order id)');
 });
 
 test('an order cancelled before it was sent is not sent', async () => {

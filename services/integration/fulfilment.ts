@@ -3,7 +3,7 @@
  * deduplicates by order id (its idempotency key), and the processed-event record lets a redelivered
  * event skip the call altogether.
  */
-import { OrderPlacedEvent, type AnyCloudEvent, type ordersContract, type partnerContract, type storeContract } from '@msa-poc/contracts';
+import { OrderPlacedEvent, type AnyCloudEvent, type OrderStatus, type ordersContract, type partnerContract, type storeContract } from '@msa-poc/contracts';
 import type { Client } from '@msa-poc/platform/service';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError } from '@msa-poc/platform/errors';
@@ -31,23 +31,38 @@ export interface FulfilmentDeps {
   readonly log: Logger;
 }
 
+/** What the store's feed said of an event when it handed it over. */
+export interface FeedView {
+  /** Whether this consumer had recorded it processed. */
+  readonly processed: boolean;
+  /** The status of its order; null when the store holds no such order. */
+  readonly orderStatus: OrderStatus | null;
+}
+
+/** Records that the event is done with, so that a redelivery skips it. */
+export type RecordProcessed = (eventId: string) => Promise<void>;
+
 /**
- * `processed` is what the store's feed said when it handed the event over: whether it had been
- * recorded processed. Given, it replaces asking the store; only a first attempt may pass it, since an
- * attempt that failed may have recorded the event after the feed was read.
+ * `feed` is what the store's feed said when it handed the event over; given, it replaces asking the
+ * store whether the event was processed and what its order's status is (two calls per order). Only a
+ * first attempt may pass it, since an attempt that failed may have changed both since the read.
+ * `recordProcessed` records the event done (by default a call to the store; the feed's subscription
+ * records a batch's events with its ack instead).
  */
-export async function fulfil(event: AnyCloudEvent, { store, partner }: FulfilmentDeps, processed?: boolean): Promise<Outcome> {
+export async function fulfil(event: AnyCloudEvent, { store, partner }: FulfilmentDeps, feed?: FeedView, recordProcessed?: RecordProcessed): Promise<Outcome> {
   const checked = validate<OrderPlacedEvent>(OrderPlacedEvent, event);
   if (!checked.ok) return { kind: 'dead', error: `event breaks the order.placed contract: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, failOrder: false };
   const { data } = checked.value;
   try {
-    const seen = processed ?? (await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } })).body.processed;
+    const record = recordProcessed ?? (async (eventId: string) => { await store.recordProcessed({ body: { consumer: consumerName, eventId } }); });
+    const seen = feed?.processed ?? (await store.isProcessed({ params: { consumer: consumerName, eventId: event.id } })).body.processed;
     if (seen) return { kind: 'done', note: 'already processed' };
-    const order = await store.getOrder({ headers: {}, params: { id: data.orderId } });
-    if (order.status === 404) return { kind: 'dead', error: `order ${data.orderId} does not exist`, failOrder: false };
-    if (order.body.status !== 'placed') {
-      await store.recordProcessed({ body: { consumer: consumerName, eventId: event.id } });
-      return { kind: 'done', note: `order is ${order.body.status}; not sent to the partner` };
+    // The feed's null is not taken for an answer: a missing order is confirmed by the store before the event is dead-lettered.
+    const status = feed?.orderStatus ?? (await orderStatusOf(store, data.orderId));
+    if (status === undefined) return { kind: 'dead', error: `order ${data.orderId} does not exist`, failOrder: false };
+    if (status !== 'placed') {
+      await record(event.id);
+      return { kind: 'done', note: `order is ${status}; not sent to the partner` };
     }
     const receipt = await partner.submitFulfilment({
       headers: { 'idempotency-key': data.orderId },
@@ -56,7 +71,7 @@ export async function fulfil(event: AnyCloudEvent, { store, partner }: Fulfilmen
     switch (receipt.status) {
       case 200:
       case 202:
-        await store.recordProcessed({ body: { consumer: consumerName, eventId: event.id } });
+        await record(event.id);
         return { kind: 'done' };
       case 401:
         // The partner refuses our signature: a key or clock problem that no retry fixes.
@@ -73,15 +88,21 @@ export async function fulfil(event: AnyCloudEvent, { store, partner }: Fulfilmen
   }
 }
 
+/** The order's status, or undefined when the store has no such order. */
+async function orderStatusOf(store: FulfilmentDeps['store'], orderId: string): Promise<OrderStatus | undefined> {
+  const order = await store.getOrder({ headers: {}, params: { id: orderId } });
+  return order.status === 404 ? undefined : (order.body as { status: OrderStatus }).status;
+}
+
 /**
  * Runs `fulfil` until the outcome no longer depends on our own services being back, or `budgetMs`
- * runs out (then the outcome is a retry, so that the event is not held forever). `processed`, the
+ * runs out (then the outcome is a retry, so that the event is not held forever). `feed`, the
  * feed's word, serves the first call only; later ones ask the store.
  */
-export async function fulfilPatiently(event: AnyCloudEvent, deps: FulfilmentDeps, budgetMs: number, stop?: AbortSignal, processed?: boolean): Promise<Exclude<Outcome, { kind: 'wait' }>> {
+export async function fulfilPatiently(event: AnyCloudEvent, deps: FulfilmentDeps, budgetMs: number, stop?: AbortSignal, feed?: FeedView, recordProcessed?: RecordProcessed): Promise<Exclude<Outcome, { kind: 'wait' }>> {
   const until = Date.now() + budgetMs;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await fulfil(event, deps, attempt === 1 ? processed : undefined);
+    const outcome = await fulfil(event, deps, attempt === 1 ? feed : undefined, recordProcessed);
     if (outcome.kind !== 'wait') return outcome;
     const delay = backoffDelay(attempt, 100, 2_000) + 50;
     if (Date.now() + delay > until || stop?.aborted) return { kind: 'retry', error: outcome.error };

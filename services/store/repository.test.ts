@@ -467,6 +467,43 @@ function suite(backend: Backend) {
       const read = await readEvents(db, { consumer, limit: 10 });
       assert.deepEqual(read.map((e) => [e.event.id, e.processed]), [[inputs[0]!.event.id, false], [inputs[1]!.event.id, true]], 'per event and per consumer');
     });
+
+    it('says of each event what its order\'s status is when read, so that the consumer need not read the order', async () => {
+      const consumer = `status-${randomUUID().slice(0, 8)}`;
+      await ackEvents(db, { consumer, position: await latestPosition(db) });
+      const inputs = [request(order([{ sku: 'SKU-0041', quantity: 1 }])), request(order([{ sku: 'SKU-0041', quantity: 1 }]))];
+      const placed = [];
+      for (const input of inputs) placed.push(await created(input));
+      assert.deepEqual((await readEvents(db, { consumer, limit: 10 })).map((e) => e.orderStatus), ['placed', 'placed']);
+      await transitionOrder(db, { id: placed[0]!.id, from: ['placed'], to: 'cancelled', restock: true, causeId: `cancel-${consumer}` });
+      assert.deepEqual((await readEvents(db, { consumer, limit: 10 })).map((e) => e.orderStatus), ['cancelled', 'placed']);
+    });
+
+    it('an event naming no order the store holds, or no UUID at all, reads with a null status and does not fail the read', async () => {
+      const consumer = `orphan-${randomUUID().slice(0, 8)}`;
+      await ackEvents(db, { consumer, position: await latestPosition(db) });
+      for (const orderId of [randomUUID(), 'not-a-uuid']) {
+        const event = { specversion: '1.0', id: randomUUID(), source: '/test', type: 'dev.msa-poc.test.v1', data: { orderId } };
+        await db.query('INSERT INTO outbox (event_id, type, payload) VALUES ($1, $2, $3::jsonb)', [event.id, event.type, JSON.stringify(event)]);
+      }
+      assert.deepEqual((await readEvents(db, { consumer, limit: 10 })).map((e) => e.orderStatus), [null, null]);
+    });
+
+    it('an ack records the events it lists as processed together with moving the cursor, and repeats change nothing', async () => {
+      const consumer = `ackrec-${randomUUID().slice(0, 8)}`;
+      await ackEvents(db, { consumer, position: await latestPosition(db) });
+      const inputs = [request(order([{ sku: 'SKU-0041', quantity: 1 }])), request(order([{ sku: 'SKU-0041', quantity: 1 }]))];
+      for (const input of inputs) await created(input);
+      const read = await readEvents(db, { consumer, limit: 10 });
+      const last = read.at(-1)!.position;
+      assert.deepEqual(await ackEvents(db, { consumer, position: last, processed: [inputs[0]!.event.id] }), { position: last });
+      assert.equal(await isProcessed(db, { consumer, eventId: inputs[0]!.event.id }), true);
+      assert.equal(await isProcessed(db, { consumer, eventId: inputs[1]!.event.id }), false, 'only what the ack lists');
+      assert.equal(await isProcessed(db, { consumer: `other-${consumer}`, eventId: inputs[0]!.event.id }), false, 'for this consumer only');
+      assert.deepEqual(await ackEvents(db, { consumer, position: last, processed: [inputs[0]!.event.id] }), { position: last }, 'a repeated ack is harmless');
+      await assert.rejects(ackEvents(db, { consumer, position: last, processed: [inputs[1]!.event.id, 'not-a-uuid'] }));
+      assert.equal(await isProcessed(db, { consumer, eventId: inputs[1]!.event.id }), false, 'an ack that fails records none of its events');
+    });
   });
 
   describe('outbox relay', () => {

@@ -460,32 +460,42 @@ export interface FeedEvent {
   event: AnyCloudEvent;
   /** Whether the consumer had recorded the event processed when it was read (a redelivery after a crash). */
   processed: boolean;
+  /** The status of the order the event is about when it was read; null when it names no order held here. */
+  orderStatus: OrderStatus | null;
 }
 
 // The processed flag saves the consumer a lookup per event: one probe of processed_events' primary key per row here.
+// The order's status is one primary-key probe per row; an orderId that is not a UUID names no order (and must not fail the read).
 const readEventsSql = statement('readEvents', `SELECT o.position, o.payload,
-  EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = o.event_id) AS processed
+  EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = o.event_id) AS processed,
+  (SELECT ord.status FROM orders ord WHERE ord.id = CASE WHEN o.payload #>> '{data,orderId}' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    THEN (o.payload #>> '{data,orderId}')::uuid END) AS order_status
 FROM outbox o
 WHERE o.position > coalesce((SELECT c.position FROM consumer_cursors c WHERE c.consumer = $1), 0)
 ORDER BY o.position LIMIT $2`);
 
 export async function readEvents(db: Queryable, query: { consumer: string; limit: number }): Promise<FeedEvent[]> {
-  const result = await db.query<{ position: number | string; payload: AnyCloudEvent; processed: boolean }>(readEventsSql, [query.consumer, query.limit]);
-  return result.rows.map((row) => ({ position: Number(row.position), event: row.payload, processed: row.processed }));
+  const result = await db.query<{ position: number | string; payload: AnyCloudEvent; processed: boolean; order_status: OrderStatus | null }>(readEventsSql, [query.consumer, query.limit]);
+  return result.rows.map((row) => ({ position: Number(row.position), event: row.payload, processed: row.processed, orderStatus: row.order_status }));
 }
 
 /**
  * Moves a consumer's cursor forward to `position`: never back (a late or repeated ack changes
  * nothing), and never past the newest event (a wrong ack cannot make the consumer skip future events).
+ * The events `processed` lists are recorded processed by the same statement: both happen or neither.
  */
-const ackEventsSql = statement('ackEvents', `INSERT INTO consumer_cursors (consumer, position)
+const ackEventsSql = statement('ackEvents', `WITH recorded AS (
+  INSERT INTO processed_events (consumer, event_id) SELECT $1, id::uuid FROM unnest($3::text[]) AS id
+  ON CONFLICT (consumer, event_id) DO NOTHING
+)
+INSERT INTO consumer_cursors (consumer, position)
 VALUES ($1, LEAST($2::bigint, (SELECT coalesce(max(position), 0) FROM outbox)))
 ON CONFLICT (consumer) DO UPDATE
   SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now()
 RETURNING position`);
 
-export async function ackEvents(db: Queryable, ack: { consumer: string; position: number }): Promise<{ position: number }> {
-  const result = await db.query<{ position: number | string }>(ackEventsSql, [ack.consumer, ack.position]);
+export async function ackEvents(db: Queryable, ack: { consumer: string; position: number; processed?: readonly string[] }): Promise<{ position: number }> {
+  const result = await db.query<{ position: number | string }>(ackEventsSql, [ack.consumer, ack.position, ack.processed ?? []]);
   return { position: Number(result.rows[0]?.position ?? 0) };
 }
 
