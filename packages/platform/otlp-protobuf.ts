@@ -2,13 +2,12 @@
  * OTLP/HTTP protobuf encoding of spans: an ExportTraceServiceRequest
  * (opentelemetry-proto collector/trace/v1/trace_service.proto, trace/v1/trace.proto, common/v1/common.proto)
  * written straight from the SDK's finished spans, byte for byte what @opentelemetry/otlp-transformer's
- * ProtobufTraceSerializer writes, in one pass instead of two.
+ * ProtobufTraceSerializer writes (otlp-protobuf.test.ts compares them), in one pass instead of two.
  *
- * Written by hand because serialisation was most of the export's cost: with the transformer, a span
- * cost 2.4 µs of CPU to serialise (a batch of 513 typical spans, 241 bytes each) out of 3.5 µs to
- * serialise and POST, and exporting raised a span's whole cost from 6.0 µs (spans dropped after the
- * batch processor) to 12.7 µs (/tmp micro measurements, 2026-11-26, load average 3). This encoder:
- * see the figure in bench/README.md ("What the runs showed", tracing).
+ * Written by hand because serialisation was most of what exporting a span costs: measured on one
+ * export of 513 typical spans (241 bytes each), the transformer took 2.6 µs of CPU per span, of
+ * 3.5 µs to serialise and POST it; this encoder takes 1.1 µs (2026-11-26, load average 3 to 10,
+ * interleaved). `npm run bench` repeats the comparison (micro-benchmarks `otlp-encode`).
  */
 import { Buffer } from 'node:buffer';
 import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
