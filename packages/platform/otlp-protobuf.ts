@@ -16,7 +16,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 type Resource = ReadableSpan['resource'];
 type Scope = ReadableSpan['instrumentationScope'] & { readonly attributes?: Attributes; readonly droppedAttributesCount?: number };
 
-// Tags: (field number << 3) | wire type, as the bytes of their varint.
+// Wire types; a field's tag is (field number << 3) | wire type, written as a varint.
 const lengthDelimited = 2;
 const varintType = 0;
 const fixed64Type = 1;
@@ -34,6 +34,8 @@ for (let c = 0; c < 6; c++) {
   hexValue[65 + c] = 10 + c;
 }
 
+const utf8 = new TextEncoder();
+
 const varintSize = (value: number): number => (value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5);
 
 const int64Min = -(2 ** 63);
@@ -44,8 +46,6 @@ class ProtobufEncoder {
   bytes: Uint8Array;
   view: DataView;
   pos = 0;
-  readonly #utf8 = new TextEncoder();
-
   /** `capacity`: the expected size, so that the buffer rarely grows; left uninitialised, as every byte handed out is written. */
   constructor(capacity: number) {
     this.bytes = Buffer.allocUnsafeSlow(capacity);
@@ -145,7 +145,7 @@ class ProtobufEncoder {
         return;
       }
     }
-    this.blob(this.#utf8.encode(value));
+    this.blob(utf8.encode(value));
   }
 
   blob(value: Uint8Array): void {
