@@ -9,7 +9,9 @@ import { Bench } from 'tinybench';
 import { orderPlaced, PlaceOrderInput as PlaceOrderInputSchema, type PlaceOrderInput } from '@msa-poc/contracts';
 import { uuidv7 } from '@msa-poc/platform/ids';
 import { loadConfig } from '@msa-poc/platform/config';
-import { createTracing } from '@msa-poc/platform/tracing';
+import { createTracing, InMemorySpanExporter, SpanKind } from '@msa-poc/platform/tracing';
+import { encodeTraceExportRequest } from '@msa-poc/platform/otlp-protobuf';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { validate } from '@msa-poc/platform/validation';
 import { AccessTokenSigner } from '@msa-poc/gateway/auth/access-token';
 import { createDpopProof, verifyDpopProof } from '@msa-poc/gateway/auth/dpop';
@@ -90,6 +92,19 @@ export async function runMicro(quick: boolean, progress: (line: string) => void)
   const tracing = createTracing({ service: 'bench', settings: config.tracing, exporter: dropAll });
   note(await timed('span-create-end (sampled)', n * 5, () => tracing.tracer.startSpan('bench', { attributes: { 'http.request.method': 'POST', 'url.path': '/v1/orders' } }).end()));
   await tracing.shutdown(1_000);
+
+  // One export's encoding: 100 spans as a request's server, client and database spans carry them.
+  const recorded = new InMemorySpanExporter();
+  const recording = createTracing({ service: 'bench', settings: config.tracing, exporter: recorded });
+  for (let i = 0; i < 100; i++) {
+    const kind = [SpanKind.SERVER, SpanKind.CLIENT, SpanKind.CLIENT][i % 3];
+    recording.tracer.startSpan('POST /orders', { kind, attributes: { 'http.request.method': 'POST', 'http.route': '/orders', 'msa.operation': 'placeOrder', 'msa.request_id': `req-${i}`, 'peer.service': 'store', 'http.response.status_code': 201 } }).end();
+  }
+  await recording.flush(1_000);
+  const spans = recorded.getFinishedSpans();
+  await recording.shutdown(1_000);
+  note(await timed('otlp-encode (100 spans)', n, () => encodeTraceExportRequest(spans)));
+  note(await timed('otlp-encode, transformer (100 spans)', n, () => ProtobufTraceSerializer.serializeRequest(spans)));
 
   for (const backend of [pgliteBackend, postgresBackend]) note(await orderTransaction(backend, quick ? 50 : 150));
   return results;

@@ -7,10 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { Order, PlaceOrderInput } from '@msa-poc/contracts';
+import { decodeProtobufRequest } from '@msa-poc/console/otlp-protobuf';
 import { exposedMetrics, grafanaDashboard, queriedMetrics } from '@msa-poc/deploy/monitoring';
 import { freePorts, startTestSystem, type TestSystem, eventually } from './testing.js';
 
-/** A span as an OTLP/JSON export carries it, with its service from the resource. */
+/** A span as an OTLP export carries it, with its service from the resource. */
 interface ReceivedSpan {
   readonly service: string;
   readonly traceId: string;
@@ -39,21 +40,38 @@ interface OtlpExport {
 const valueOf = (value: OtlpValue): unknown => value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.doubleValue ?? value.boolValue;
 const attributesOf = (list: OtlpAttribute[] | undefined): Record<string, unknown> => Object.fromEntries((list ?? []).map((a) => [a.key, valueOf(a.value)]));
 
-/** A stand-in for the console's OTLP/HTTP receiver: accepts JSON exports and keeps their spans. */
+/**
+ * A stand-in for the console's OTLP/HTTP receiver: accepts exports in JSON, and in protobuf through
+ * the console's own decoder, and keeps their spans.
+ */
 async function otlpReceiver(port: number): Promise<{ spans: ReceivedSpan[]; requests: () => number; close: () => Promise<void> }> {
   const spans: ReceivedSpan[] = [];
   let requests = 0;
   const server: Server = createServer((request, response) => {
-    let body = '';
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => (body += chunk));
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       requests += 1;
-      if (request.method !== 'POST' || request.url !== '/v1/traces' || !String(request.headers['content-type']).includes('application/json')) {
+      const type = String(request.headers['content-type']);
+      if (request.method !== 'POST' || request.url !== '/v1/traces' || !(type.includes('application/json') || type.includes('application/x-protobuf'))) {
         response.writeHead(400).end();
         return;
       }
-      const exported = JSON.parse(body) as OtlpExport;
+      const body = Buffer.concat(chunks);
+      if (type.includes('application/x-protobuf')) {
+        for (const resource of decodeProtobufRequest(body)) {
+          const service = String(resource.resourceAttributes.find((a) => a.key === 'service.name')?.value);
+          for (const span of resource.spans) {
+            spans.push({
+              service, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, name: span.name, kind: span.kind,
+              attributes: Object.fromEntries(span.attributes.map((a) => [a.key, a.value])), links: span.links, statusCode: span.status.code,
+            });
+          }
+        }
+        response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        return;
+      }
+      const exported = JSON.parse(body.toString('utf8')) as OtlpExport;
       for (const resource of exported.resourceSpans ?? []) {
         const service = String(attributesOf(resource.resource?.attributes)['service.name']);
         for (const scope of resource.scopeSpans ?? []) {
@@ -87,15 +105,16 @@ const expectedMetrics: Record<string, readonly string[]> = {
   integration: ['messaging_client_operation_duration_seconds', 'messaging_consumer_lag_events', 'dead_letters_total'],
 };
 
+// Spans leave in protobuf (the default, the platform's own encoder) or in JSON (OpenTelemetry's).
 const variants = [
-  { profile: 'embedded', topology: 'split' },
-  { profile: 'production', topology: 'split' },
+  { profile: 'embedded', topology: 'split', protocol: 'http/protobuf' },
+  { profile: 'production', topology: 'split', protocol: 'http/json' },
   // Co-located: the same trace and the same metrics, with in-process hops between the components.
-  { profile: 'embedded', topology: 'colocated' },
+  { profile: 'embedded', topology: 'colocated', protocol: 'http/protobuf' },
 ] as const;
 
-for (const { profile, topology } of variants) {
-  describe(`telemetry (${profile} profile, ${topology})`, { timeout: 180_000 }, () => {
+for (const { profile, topology, protocol } of variants) {
+  describe(`telemetry (${profile} profile, ${topology}, ${protocol})`, { timeout: 180_000 }, () => {
     const transport = topology === 'split' ? 'https' : 'inproc';
     let system: TestSystem;
     let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
@@ -105,7 +124,7 @@ for (const { profile, topology } of variants) {
       system = await startTestSystem({
         profile,
         topology,
-        env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' },
+        env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_BSP_SCHEDULE_DELAY: '100' },
       });
     });
     after(async () => {

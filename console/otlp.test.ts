@@ -5,6 +5,7 @@ import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import { decodeJsonRequest } from './otlp-json.js';
 import { decodeProtobufRequest } from './otlp-protobuf.js';
 import { acceptSpans, OtlpDecodeError, spanLimits, type Span } from './span.js';
+import { encodeTraceExportRequest } from '@msa-poc/platform/otlp-protobuf';
 import { orderTrace, toJson, toProtobuf } from './testing.js';
 
 /** Plain objects: decoded attributes have no prototype, which deepEqual would otherwise hold against them. */
@@ -40,6 +41,30 @@ test('spans encoded by the OpenTelemetry SDK decode to the same spans from proto
   assert.equal(consumer?.kind, 'consumer');
   assert.equal(consumer?.parentSpanId, trace.producerSpanId, 'the consumer continues the producer\'s context');
   assert.equal(consumer?.links[0]?.spanId, trace.producerSpanId, 'and links to it');
+});
+
+test('spans encoded by the platform\'s exporter decode to what the SDK recorded, field by field, as OpenTelemetry\'s own encoding does', () => {
+  const trace = orderTrace({ partnerFails: true });
+  const reference = acceptSpans(decodeProtobufRequest(toProtobuf(trace.spans)));
+  const ours = acceptSpans(decodeProtobufRequest(encodeTraceExportRequest(trace.spans)));
+  assert.equal(ours.rejected, 0);
+  assert.deepEqual(plain(ours.spans), plain(reference.spans));
+  for (const sdkSpan of trace.spans) {
+    const context = sdkSpan.spanContext();
+    const decoded = ours.spans.find((s) => s.spanId === context.spanId);
+    assert.ok(decoded, `span ${sdkSpan.name} decoded`);
+    assert.equal(decoded.traceId, context.traceId);
+    assert.equal(decoded.parentSpanId, sdkSpan.parentSpanContext?.spanId);
+    assert.equal(decoded.name, sdkSpan.name);
+    assert.equal(decoded.kind, kindNames[sdkSpan.kind]);
+    assert.equal(decoded.service, sdkSpan.resource.attributes['service.name']);
+    assert.equal(decoded.startUnixMs, hrTimeToMilliseconds(sdkSpan.startTime));
+    assert.ok(Math.abs(decoded.durationMs - hrTimeToMilliseconds(sdkSpan.duration)) < 0.001, sdkSpan.name);
+    assert.deepEqual({ ...decoded.attributes }, sdkSpan.attributes);
+    assert.equal(decoded.status, sdkSpan.status.code === 2 ? 'error' : 'unset');
+    assert.equal(decoded.statusMessage ?? undefined, sdkSpan.status.message);
+    assert.deepEqual(decoded.links.map((l) => [l.traceId, l.spanId, { ...l.attributes }]), sdkSpan.links.map((l) => [l.context.traceId, l.context.spanId, l.attributes]));
+  }
 });
 
 test('a failed span keeps its status message', () => {

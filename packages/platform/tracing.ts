@@ -20,6 +20,7 @@ import {
   AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter,
 } from '@opentelemetry/sdk-trace';
 import { ProblemError } from './errors.js';
+import { encodeTraceExportRequest } from './otlp-protobuf.js';
 import type { TracingSettings } from './config.js';
 import { prometheusMeterProvider, type Metrics } from './metrics.js';
 import { currentContext, type Logger } from './telemetry.js';
@@ -125,10 +126,21 @@ export function createTracing(options: TracingOptions): Tracing {
 
 function otlpExporter(settings: TracingSettings, selfObsMeterProvider: ReturnType<typeof prometheusMeterProvider> | undefined): SpanExporter {
   const config = { url: settings.endpoint, timeoutMillis: settings.exportTimeoutMs, keepAlive: true, ...(selfObsMeterProvider ? { selfObsMeterProvider } : {}) };
-  const { OTLPTraceExporter } = settings.protocol === 'http/json'
-    ? requireCjs('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')
-    : requireCjs('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter(config);
+  if (settings.protocol === 'http/json') {
+    const { OTLPTraceExporter } = requireCjs('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter(config);
+  }
+  // OpenTelemetry's protobuf exporter (its HTTP transport, retries, timeouts and self-metrics), with
+  // the hand-written encoder (otlp-protobuf.ts) in place of the transformer's serializer.
+  const { OTLPExporterBase } = requireCjs('@opentelemetry/otlp-exporter-base') as typeof import('@opentelemetry/otlp-exporter-base');
+  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = requireCjs('@opentelemetry/otlp-exporter-base/node-http') as typeof import('@opentelemetry/otlp-exporter-base/node-http');
+  const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = requireCjs('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
+  const serializer = { serializeRequest: encodeTraceExportRequest, deserializeResponse: ProtobufTraceSerializer.deserializeResponse };
+  const delegate = createOtlpHttpExportDelegate(
+    convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+    serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, selfObsMeterProvider,
+  );
+  return new OTLPExporterBase(delegate);
 }
 
 /** Passes spans on, and says once (not per batch, not per span) when the collector stops taking them and when it takes them again. */
