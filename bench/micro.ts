@@ -22,7 +22,7 @@ import { untracedOrderPlaced } from '@msa-poc/store/order-event';
 import { migrate } from '@msa-poc/store/migrate';
 import { listProducts, placeOrder } from '@msa-poc/store/repository';
 import { pgliteBackend, postgresBackend, type Backend } from '@msa-poc/store/test-databases';
-import { round } from '@msa-poc/harness/numbers';
+import { median, round } from '@msa-poc/harness/numbers';
 import type { MicroResult } from './results.js';
 
 const url = 'https://127.0.0.1:8443/v1/orders';
@@ -30,21 +30,35 @@ const issuer = 'https://127.0.0.1:8443';
 const audience = 'https://127.0.0.1:8443/v1';
 
 async function timed(name: string, iterations: number, fn: () => unknown, setup?: { warmupIterations: number }): Promise<MicroResult> {
-  const bench = new Bench({ time: 0, iterations, warmupTime: 0, warmupIterations: setup?.warmupIterations ?? Math.min(200, iterations), throws: true });
+  const warmupIterations = setup?.warmupIterations ?? Math.min(200, iterations);
+  const bench = new Bench({ time: 0, iterations, warmupTime: 0, warmupIterations, throws: true });
+  // CPU time rather than wall time: it does not grow when other processes take the core. It is the
+  // process's, so it also counts its compiler and GC threads while they work on what ran before
+  // (a thread's own CPU time is not readable from Node 20 finely enough): the figure is the median
+  // of five blocks' CPU per call, so that one disturbed block does not make it.
+  const skipped = warmupIterations + 1; // tinybench also calls a task once to tell sync from async
+  const blockSize = Math.max(1, Math.floor(iterations / 5));
+  const marks: number[] = [];
   let calls = 0;
   bench.add(name, () => {
+    if (calls >= skipped && (calls - skipped) % blockSize === 0) marks.push(processCpuUs());
     calls++;
     return fn();
   });
-  // CPU time over every call: unlike wall time, it does not grow when other processes take the core.
-  const cpu = process.cpuUsage();
   await bench.run();
-  const used = process.cpuUsage(cpu);
+  marks.push(processCpuUs());
+  const perCall = marks.slice(1).map((mark, i) => (mark - (marks[i] as number)) / (i === marks.length - 2 ? Math.max(1, (calls - skipped) % blockSize || blockSize) : blockSize));
   const result = bench.tasks[0]?.result;
-  if (!result || !('latency' in result)) throw new Error(`the micro-benchmark ${name} produced no statistics`);
+  if (!result || !('latency' in result) || perCall.length === 0) throw new Error(`the micro-benchmark ${name} produced no statistics`);
   return {
-    name, cpuUs: round((used.user + used.system) / calls, 1), meanUs: round(result.latency.mean * 1000, 1), p50Us: round(result.latency.p50 * 1000, 1), p99Us: round(result.latency.p99 * 1000, 1), samples: result.latency.samplesCount,
+    name, cpuUs: round(median(perCall), 1), meanUs: round(result.latency.mean * 1000, 1), p50Us: round(result.latency.p50 * 1000, 1), p99Us: round(result.latency.p99 * 1000, 1), samples: result.latency.samplesCount,
   };
+}
+
+/** This process's user + system CPU time, µs. */
+function processCpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 const order: PlaceOrderInput = {
