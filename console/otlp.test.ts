@@ -6,7 +6,7 @@ import { decodeJsonRequest } from './otlp-json.js';
 import { decodeProtobufRequest } from './otlp-protobuf.js';
 import { acceptSpans, OtlpDecodeError, spanLimits, type Span } from './span.js';
 import { encodeTraceExportRequest } from '@msa-poc/platform/otlp-protobuf';
-import { orderTrace, toJson, toProtobuf } from './testing.js';
+import { orderTrace, toJson, toProtobuf, type OrderTrace } from './testing.js';
 
 /** Plain objects: decoded attributes have no prototype, which deepEqual would otherwise hold against them. */
 const plain = (spans: Span[]): unknown => JSON.parse(JSON.stringify(spans));
@@ -22,21 +22,7 @@ test('spans encoded by the OpenTelemetry SDK decode to the same spans from proto
   assert.deepEqual(plain(fromProtobuf.spans), plain(fromJson.spans));
 
   // And they are the spans the SDK recorded: ids, parents, names, kinds, services, times, attributes, links, status.
-  for (const sdkSpan of trace.spans) {
-    const context = sdkSpan.spanContext();
-    const decoded = fromProtobuf.spans.find((s) => s.spanId === context.spanId);
-    assert.ok(decoded, `span ${sdkSpan.name} decoded`);
-    assert.equal(decoded.traceId, context.traceId);
-    assert.equal(decoded.parentSpanId, sdkSpan.parentSpanContext?.spanId);
-    assert.equal(decoded.name, sdkSpan.name);
-    assert.equal(decoded.kind, kindNames[sdkSpan.kind]);
-    assert.equal(decoded.service, sdkSpan.resource.attributes['service.name']);
-    assert.equal(decoded.startUnixMs, hrTimeToMilliseconds(sdkSpan.startTime));
-    assert.ok(Math.abs(decoded.durationMs - hrTimeToMilliseconds(sdkSpan.duration)) < 0.001, sdkSpan.name);
-    assert.deepEqual({ ...decoded.attributes }, sdkSpan.attributes);
-    assert.equal(decoded.status, sdkSpan.status.code === 2 ? 'error' : 'unset');
-    assert.deepEqual(decoded.links.map((l) => [l.traceId, l.spanId, { ...l.attributes }]), sdkSpan.links.map((l) => [l.context.traceId, l.context.spanId, l.attributes]));
-  }
+  assertDecodedAsRecorded(fromProtobuf.spans, trace.spans);
   const consumer = fromJson.spans.find((s) => s.spanId === trace.consumerSpanId);
   assert.equal(consumer?.kind, 'consumer');
   assert.equal(consumer?.parentSpanId, trace.producerSpanId, 'the consumer continues the producer\'s context');
@@ -49,23 +35,28 @@ test('spans encoded by the platform\'s exporter decode to what the SDK recorded,
   const ours = acceptSpans(decodeProtobufRequest(encodeTraceExportRequest(trace.spans)));
   assert.equal(ours.rejected, 0);
   assert.deepEqual(plain(ours.spans), plain(reference.spans));
-  for (const sdkSpan of trace.spans) {
-    const context = sdkSpan.spanContext();
-    const decoded = ours.spans.find((s) => s.spanId === context.spanId);
-    assert.ok(decoded, `span ${sdkSpan.name} decoded`);
-    assert.equal(decoded.traceId, context.traceId);
-    assert.equal(decoded.parentSpanId, sdkSpan.parentSpanContext?.spanId);
-    assert.equal(decoded.name, sdkSpan.name);
-    assert.equal(decoded.kind, kindNames[sdkSpan.kind]);
-    assert.equal(decoded.service, sdkSpan.resource.attributes['service.name']);
-    assert.equal(decoded.startUnixMs, hrTimeToMilliseconds(sdkSpan.startTime));
-    assert.ok(Math.abs(decoded.durationMs - hrTimeToMilliseconds(sdkSpan.duration)) < 0.001, sdkSpan.name);
-    assert.deepEqual({ ...decoded.attributes }, sdkSpan.attributes);
-    assert.equal(decoded.status, sdkSpan.status.code === 2 ? 'error' : 'unset');
-    assert.equal(decoded.statusMessage ?? undefined, sdkSpan.status.message);
-    assert.deepEqual(decoded.links.map((l) => [l.traceId, l.spanId, { ...l.attributes }]), sdkSpan.links.map((l) => [l.context.traceId, l.context.spanId, l.attributes]));
-  }
+  assertDecodedAsRecorded(ours.spans, trace.spans);
 });
+
+/** Each span the SDK recorded is among `decoded`, field by field. */
+function assertDecodedAsRecorded(decoded: readonly Span[], recorded: OrderTrace['spans']): void {
+  for (const sdkSpan of recorded) {
+    const context = sdkSpan.spanContext();
+    const span = decoded.find((s) => s.spanId === context.spanId);
+    assert.ok(span, `span ${sdkSpan.name} decoded`);
+    assert.equal(span.traceId, context.traceId);
+    assert.equal(span.parentSpanId, sdkSpan.parentSpanContext?.spanId);
+    assert.equal(span.name, sdkSpan.name);
+    assert.equal(span.kind, kindNames[sdkSpan.kind]);
+    assert.equal(span.service, sdkSpan.resource.attributes['service.name']);
+    assert.equal(span.startUnixMs, hrTimeToMilliseconds(sdkSpan.startTime));
+    assert.ok(Math.abs(span.durationMs - hrTimeToMilliseconds(sdkSpan.duration)) < 0.001, sdkSpan.name);
+    assert.deepEqual({ ...span.attributes }, sdkSpan.attributes);
+    assert.equal(span.status, sdkSpan.status.code === 2 ? 'error' : 'unset');
+    assert.equal(span.statusMessage ?? undefined, sdkSpan.status.message);
+    assert.deepEqual(span.links.map((l) => [l.traceId, l.spanId, { ...l.attributes }]), sdkSpan.links.map((l) => [l.context.traceId, l.context.spanId, l.attributes]));
+  }
+}
 
 test('a failed span keeps its status message', () => {
   const trace = orderTrace({ partnerFails: true });
