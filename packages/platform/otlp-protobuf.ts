@@ -265,19 +265,24 @@ function writeEvent(out: ProtobufEncoder, event: TimedEvent): void {
   out.end(start, 1);
 }
 
-function writeLink(out: ProtobufEncoder, link: Link & { readonly droppedAttributesCount?: number }): void {
-  const linked: SpanContext = link.context;
-  out.tag(13, lengthDelimited);
-  const start = out.begin(1);
+/** Fields 1 to 3 of a Span and of a Span.Link alike: trace id, span id and trace state. */
+function writeContext(out: ProtobufEncoder, context: SpanContext): void {
   out.tag(1, lengthDelimited);
-  out.hexBytes(linked.traceId);
+  out.hexBytes(context.traceId);
   out.tag(2, lengthDelimited);
-  out.hexBytes(linked.spanId);
-  const traceState = linked.traceState?.serialize();
+  out.hexBytes(context.spanId);
+  const traceState = context.traceState?.serialize();
   if (traceState) {
     out.tag(3, lengthDelimited);
     out.string(traceState);
   }
+}
+
+function writeLink(out: ProtobufEncoder, link: Link & { readonly droppedAttributesCount?: number }): void {
+  const linked: SpanContext = link.context;
+  out.tag(13, lengthDelimited);
+  const start = out.begin(1);
+  writeContext(out, linked);
   if (link.attributes) writeAttributes(out, link.attributes, 4);
   out.tag(5, varintType);
   out.varint(link.droppedAttributesCount ?? 0);
@@ -291,15 +296,7 @@ function writeSpan(out: ProtobufEncoder, span: ReadableSpan): void {
   out.tag(2, lengthDelimited);
   // A span is usually 128 bytes to 16 KB: two bytes of length.
   const start = out.begin(2);
-  out.tag(1, lengthDelimited);
-  out.hexBytes(spanContext.traceId);
-  out.tag(2, lengthDelimited);
-  out.hexBytes(spanContext.spanId);
-  const traceState = spanContext.traceState?.serialize();
-  if (traceState) {
-    out.tag(3, lengthDelimited);
-    out.string(traceState);
-  }
+  writeContext(out, spanContext);
   const parent = span.parentSpanContext;
   if (parent?.spanId) {
     out.tag(4, lengthDelimited);
