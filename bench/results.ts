@@ -97,7 +97,6 @@ export interface BenchResults {
 /** `at most`: the true figure is this or less; `at least`: this or more. */
 export type Bound = 'at most' | 'at least';
 
-const kneeOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.kneeRps ?? undefined;
 const cpuOf = (variants: readonly VariantResult[], name: string) => variants.find((v) => v.name === name)?.fixed.netCpuUsPerRequest || undefined;
 
 /**
@@ -106,12 +105,26 @@ const cpuOf = (variants: readonly VariantResult[], name: string) => variants.fin
  * knee(without it); its CPU share the part of the CPU per request (net of idle): 1 − cpu(without) / cpu(full).
  * A variant measured paired at saturation takes its shares from there instead (paired.ts), with
  * the lowest and highest round's throughput share beside the median.
+ *
+ * `bounds` names the ratios that are only bounds: a knee whose search never broke the objective is
+ * a lower bound, so a ratio with it above the line is one too, below the line an upper bound, and a
+ * share (1 − full / without) the other way round. A ratio both of whose knees are lower bounds says
+ * nothing and is left out.
  */
-export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null, paired?: PairedResult): Record<string, number> {
+export function computeRatios(variants: readonly VariantResult[], micro: readonly MicroResult[], client: ClientComparison | null, paired?: PairedResult): { ratios: Record<string, number>; bounds: Record<string, Bound> } {
   const ratios: Record<string, number> = {};
-  const full = kneeOf(variants, 'full');
-  const bare = kneeOf(variants, 'bare');
-  if (full && bare) ratios.full_over_bare_knee = round(full / bare, 3);
+  const bounds: Record<string, Bound> = {};
+  const variantOf = (name: string) => variants.find((v) => v.name === name);
+  /** knee(numerator) / knee(denominator), or 1 − that for a share, with the bound it is. */
+  const kneeRatio = (name: string, numerator: string, denominator: string, share = false) => {
+    const [above, below] = [variantOf(numerator), variantOf(denominator)];
+    if (!above?.kneeRps || !below?.kneeRps || (above.kneeIsLowerBound && below.kneeIsLowerBound)) return;
+    const quotient = above.kneeRps / below.kneeRps;
+    ratios[name] = round(share ? 1 - quotient : quotient, 3);
+    const bound: Bound | undefined = above.kneeIsLowerBound ? 'at least' : below.kneeIsLowerBound ? 'at most' : undefined;
+    if (bound) bounds[name] = share ? (bound === 'at least' ? 'at most' : 'at least') : bound;
+  };
+  kneeRatio('full_over_bare_knee', 'full', 'bare');
   const fullCpu = cpuOf(variants, 'full');
   const bareCpu = cpuOf(variants, 'bare');
   if (fullCpu && bareCpu) ratios.full_over_bare_cpu_per_request = round(fullCpu / bareCpu, 2);
@@ -122,64 +135,31 @@ export function computeRatios(variants: readonly VariantResult[], micro: readonl
   if (client && client.autocannonRps > 0) ratios.load_client_over_autocannon = round(client.loadClientRps / client.autocannonRps, 3);
   if (client && client.transportClosedLoopRps > 0) ratios.load_client_over_transport_closed_loop = round(client.loadClientRps / client.transportClosedLoopRps, 3);
   // Granularity: the same system with its services in one process against one process each.
-  const colocated = kneeOf(variants, 'colocated');
-  if (full && colocated) ratios.colocated_over_split_knee = round(colocated / full, 3);
-  const fixedOf = (name: string) => variants.find((v) => v.name === name)?.fixed;
-  const [split, together] = [fixedOf('full'), fixedOf('colocated')];
+  kneeRatio('colocated_over_split_knee', 'colocated', 'full');
+  const [split, together] = [variantOf('full')?.fixed, variantOf('colocated')?.fixed];
   if (split?.p50Ms && together?.p50Ms) ratios.colocated_over_split_p50 = round(together.p50Ms / split.p50Ms, 3);
   if (split?.readP50Ms && together?.readP50Ms) ratios.colocated_over_split_read_p50 = round(together.readP50Ms / split.readP50Ms, 3);
   for (const variant of variants) {
     const feature = /^without-(.+)$/.exec(variant.name)?.[1];
     if (!feature) continue;
-    if (full && variant.kneeRps) ratios[`${feature}_throughput_share`] = round(1 - full / variant.kneeRps, 3);
+    kneeRatio(`${feature}_throughput_share`, 'full', variant.name, true);
     const cpu = cpuOf(variants, variant.name);
     if (fullCpu && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / fullCpu, 3);
   }
-  // A ratio of two knees that are both only lower bounds says nothing.
-  for (const [name, bound] of Object.entries(kneeBounds(variants))) if (bound === 'unknown') delete ratios[name];
   if (paired) {
     const reference = paired.variants.find((v) => v.name === paired.reference);
     for (const [name, { share, low, high }] of Object.entries(pairedShares(paired))) {
       const feature = /^without-(.+)$/.exec(name)?.[1] ?? name;
       ratios[`${feature}_throughput_share`] = share;
+      delete bounds[`${feature}_throughput_share`];
       ratios[`${feature}_throughput_share_low`] = low;
       ratios[`${feature}_throughput_share_high`] = high;
       const cpu = paired.variants.find((v) => v.name === name)?.medianCpuUsPerRequest;
       if (reference?.medianCpuUsPerRequest && cpu) ratios[`${feature}_cpu_share`] = round(1 - cpu / reference.medianCpuUsPerRequest, 3);
     }
   }
-  return ratios;
+  return { ratios, bounds };
 }
-
-/**
- * Which knee ratios are only bounds: a knee whose search never broke the objective is a lower bound,
- * so a ratio with it above the line is one too, below the line an upper bound, and a share
- * (1 − full / without) the other way round. A ratio both of whose knees are lower bounds is neither,
- * and is left out of the ratios altogether.
- */
-export function kneeBounds(variants: readonly VariantResult[]): Record<string, Bound | 'unknown'> {
-  const atLeast = (name: string) => variants.find((v) => v.name === name)?.kneeIsLowerBound ?? false;
-  const quotient = (numerator: string, denominator: string): Bound | 'unknown' | undefined => {
-    if (atLeast(numerator) && atLeast(denominator)) return 'unknown';
-    if (atLeast(numerator)) return 'at least';
-    if (atLeast(denominator)) return 'at most';
-    return undefined;
-  };
-  const flip = (bound: Bound | 'unknown' | undefined) => (bound === 'at least' ? 'at most' : bound === 'at most' ? 'at least' : bound);
-  const bounds: Record<string, Bound | 'unknown' | undefined> = {
-    full_over_bare_knee: quotient('full', 'bare'),
-    colocated_over_split_knee: quotient('colocated', 'full'),
-  };
-  for (const variant of variants) {
-    const feature = /^without-(.+)$/.exec(variant.name)?.[1];
-    if (feature) bounds[`${feature}_throughput_share`] = flip(quotient('full', variant.name));
-  }
-  return Object.fromEntries(Object.entries(bounds).filter((entry): entry is [string, Bound | 'unknown'] => entry[1] !== undefined));
-}
-
-/** The ratios `computeRatios` reports that are bounds, and which way. */
-export const ratioBounds = (variants: readonly VariantResult[]): Record<string, Bound> =>
-  Object.fromEntries(Object.entries(kneeBounds(variants)).filter((entry): entry is [string, Bound] => entry[1] !== 'unknown'));
 
 type TargetSpec = Omit<Target, 'figure' | 'status' | 'targetMet'> & { readonly possible?: { readonly min: number; readonly max: number } };
 

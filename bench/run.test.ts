@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBareChain } from './bare/chain.js';
 import { PlainCaller } from './callers.js';
-import { computeRatios, judgeTargets, ratioBounds, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
+import { computeRatios, judgeTargets, readmeMarkers, renderTable, withTable, type BenchResults, type VariantResult } from './results.js';
 import { summarizeProfiles } from './profile.js';
 import { parseOptions } from './run.js';
 import { allVariants, parsePaired, UsageError } from './variants.js';
@@ -25,7 +25,7 @@ const micro = [
 ];
 
 test('ratios: full over bare, each feature\'s share of throughput and CPU, and the micro and client figures', () => {
-  const ratios = computeRatios(
+  const { ratios } = computeRatios(
     [variant('full', 150, 4000), variant('bare', 200, 2000), variant('without-tracing', 160, 3600), variant('without-auth', null, 3000)],
     micro, { autocannonRps: 1000, transportClosedLoopRps: 900, loadClientRps: 850, connections: 64, durationMs: 5000 },
   );
@@ -40,14 +40,14 @@ test('ratios: full over bare, each feature\'s share of throughput and CPU, and t
   assert.equal(ratios.load_client_over_autocannon, 0.85);
   assert.equal(ratios.load_client_over_transport_closed_loop, 0.944);
   assert.equal(ratios.colocated_over_split_knee, undefined, 'no co-located variant, no granularity ratio');
-  const together = computeRatios([variant('full', 150, 4000), variant('without-telemetry', 165, 3700)], [], null);
+  const { ratios: together } = computeRatios([variant('full', 150, 4000), variant('without-telemetry', 165, 3700)], [], null);
   assert.deepEqual([together.telemetry_throughput_share, together.telemetry_cpu_share], [0.091, 0.075], 'tracing and metrics switched off together');
   assert.equal(judgeTargets(together).find((t) => t.name === 'telemetry_throughput_share')?.status, 'pass');
 });
 
 test('granularity: the co-located variant against the split one, judged against twice the knee and a third of the p50', () => {
   const colocated = { ...variant('colocated', 330, 2500), fixed: { ...variant('colocated', 330, 2500).fixed, p50Ms: 2, readP50Ms: 1.2 } };
-  const ratios = computeRatios([variant('full', 150, 4000), colocated], [], null);
+  const { ratios } = computeRatios([variant('full', 150, 4000), colocated], [], null);
   assert.equal(ratios.colocated_over_split_knee, 2.2);
   assert.equal(ratios.colocated_over_split_p50, 0.4, 'the whole mix');
   assert.equal(ratios.colocated_over_split_read_p50, 0.4, 'the read path');
@@ -71,8 +71,7 @@ test('targets: pass while the bar holds, warn when it does not, and say whether 
 
 test('a knee the search could not break is a lower bound: the ratios made with it are bounds, judged only where the bound settles them', () => {
   const variants = [variant('full', 238, 6800), variant('bare', 1718, 1600, true), variant('without-outbox', 1718, 3800, true), variant('without-mtls', 380, 6500), variant('colocated', 1718, 4900, true)];
-  const ratios = computeRatios(variants, [], null);
-  const bounds = ratioBounds(variants);
+  const { ratios, bounds } = computeRatios(variants, [], null);
   assert.equal(ratios.full_over_bare_knee, 0.139);
   assert.equal(bounds.full_over_bare_knee, 'at most', 'the bare chain may go faster still, so full reaches at most this share of it');
   assert.equal(bounds.outbox_throughput_share, 'at least', 'without the outbox the system may go faster still, so the outbox costs at least this');
@@ -86,7 +85,7 @@ test('a knee the search could not break is a lower bound: the ratios made with i
   assert.deepEqual([unsettled.full_over_bare_knee?.status, unsettled.full_over_bare_knee?.targetMet], ['inconclusive', false]);
   assert.equal(unsettled.colocated_over_split_knee?.status, 'inconclusive');
   // Both knees only lower bounds: no ratio at all.
-  const neither = computeRatios([variant('full', 1718, 6800, true), variant('bare', 1718, 1600, true)], [], null);
+  const { ratios: neither } = computeRatios([variant('full', 1718, 6800, true), variant('bare', 1718, 1600, true)], [], null);
   assert.equal(neither.full_over_bare_knee, undefined);
   const table = renderTable({
     startedAt: '2026-01-02T03:04:05.000Z', durationS: 400, options: { quick: false, variants: variants.map((v) => v.name) },
@@ -196,7 +195,7 @@ test('paired rounds: each round starts one system later, and a share is the medi
 
 test('ratios: a paired variant\'s shares come from the rounds at saturation, and its target is judged on them', () => {
   const paired = pairedOf({ full: [190, 95, 200], 'without-telemetry': [200, 100, 200] }, { full: 8000, 'without-telemetry': 7600 });
-  const ratios = computeRatios([variant('full', 150, 4000)], [], null, paired);
+  const { ratios } = computeRatios([variant('full', 150, 4000)], [], null, paired);
   assert.equal(ratios.telemetry_throughput_share, 0.05);
   assert.deepEqual([ratios.telemetry_throughput_share_low, ratios.telemetry_throughput_share_high], [0, 0.05]);
   assert.equal(ratios.telemetry_cpu_share, 0.05);

@@ -23,7 +23,7 @@ import { durations, measureVariant, objective } from './measure.js';
 import { measurePaired, pairedPlan, type PairedResult, type PairedSystem } from './paired.js';
 import { runMicro } from './micro.js';
 import { monotonicUs, profilesByService, type ServiceProfile } from './profile.js';
-import { boundMark, computeRatios, judgeTargets, ratioBounds, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
+import { boundMark, computeRatios, judgeTargets, updateReadme, type BenchResults, type ClientComparison, type VariantResult } from './results.js';
 import { colocated, split } from '@msa-poc/cli/placement';
 import { startBare, startFull, type SystemUnderTest } from './systems.js';
 import { featuresOf, parsePaired, parseVariants, UsageError } from './variants.js';
@@ -160,8 +160,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
   progress(`▶ load client against autocannon (${elapsed()} so far)`);
   const client: ClientComparison = await compareWithAutocannon(options.quick ? 3_000 : 5_000, progress);
 
-  const ratios = computeRatios(variants, micro, client, paired);
-  const bounds = ratioBounds(variants);
+  const { ratios, bounds } = computeRatios(variants, micro, client, paired);
   const results: BenchResults = {
     startedAt: started.toISOString(),
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
