@@ -23,6 +23,7 @@ import { migrate } from '@msa-poc/store/migrate';
 import { listProducts, placeOrder } from '@msa-poc/store/repository';
 import { pgliteBackend, postgresBackend, type Backend } from '@msa-poc/store/test-databases';
 import { median, round } from '@msa-poc/harness/numbers';
+import { untilQuiet } from './processes.js';
 import type { MicroResult } from './results.js';
 
 const url = 'https://127.0.0.1:8443/v1/orders';
@@ -38,16 +39,16 @@ async function timed(name: string, iterations: number, fn: () => unknown, setup?
   // of five blocks' CPU per call, so that one disturbed block does not make it.
   const skipped = warmupIterations + 1; // tinybench also calls a task once to tell sync from async
   const blockSize = Math.max(1, Math.floor(iterations / 5));
-  const marks: number[] = [];
+  const marks: { cpuUs: number; calls: number }[] = [];
   let calls = 0;
   bench.add(name, () => {
-    if (calls >= skipped && (calls - skipped) % blockSize === 0) marks.push(processCpuUs());
+    if (calls >= skipped && (calls - skipped) % blockSize === 0) marks.push({ cpuUs: processCpuUs(), calls });
     calls++;
     return fn();
   });
   await bench.run();
-  marks.push(processCpuUs());
-  const perCall = marks.slice(1).map((mark, i) => (mark - (marks[i] as number)) / (i === marks.length - 2 ? Math.max(1, (calls - skipped) % blockSize || blockSize) : blockSize));
+  marks.push({ cpuUs: processCpuUs(), calls });
+  const perCall = marks.slice(1).map((mark, i) => (mark.cpuUs - marks[i]!.cpuUs) / (mark.calls - marks[i]!.calls));
   const result = bench.tasks[0]?.result;
   if (!result || !('latency' in result) || perCall.length === 0) throw new Error(`the micro-benchmark ${name} produced no statistics`);
   return {
@@ -57,21 +58,6 @@ async function timed(name: string, iterations: number, fn: () => unknown, setup?
 
 const quietCores = 0.05;
 const quietSliceMs = 250;
-
-/**
- * Waits, at most 10 s, until this process's threads together use under `quietCores` of a core: after
- * the load phases its GC threads sweep what they left for a while, and the first micro-benchmark
- * (DPoP verification) read half again its wall time in CPU (154 µs against a 87 µs p50).
- */
-async function untilThisProcessIsQuiet(): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < 10_000) {
-    const from = processCpuUs();
-    await new Promise((resolve) => setTimeout(resolve, quietSliceMs));
-    if ((processCpuUs() - from) / (quietSliceMs * 1000) < quietCores) break;
-  }
-  return performance.now() - start;
-}
 
 /** This process's user + system CPU time, µs. */
 function processCpuUs(): number {
@@ -88,7 +74,9 @@ const order: PlaceOrderInput = {
 export async function runMicro(quick: boolean, progress: (line: string) => void): Promise<MicroResult[]> {
   const n = quick ? 500 : 1_000;
   const results: MicroResult[] = [];
-  const waitedMs = await untilThisProcessIsQuiet();
+  // After the load phases this process's GC threads sweep what they left for a while, and the first
+  // micro-benchmark (DPoP verification) read half again its wall time in CPU (154 µs against an 87 µs p50).
+  const waitedMs = await untilQuiet(() => processCpuUs() / 1e6, quietCores, quietSliceMs, 10_000);
   progress(`  this process quiet after ${Math.round(waitedMs)} ms (under ${quietCores} of a core in a ${quietSliceMs} ms slice; CPU per call counts every thread of it)`);
   const note = (result: MicroResult) => {
     results.push(result);

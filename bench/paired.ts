@@ -18,7 +18,7 @@ import { deadlineOf } from '@msa-poc/harness/load';
 import { served } from '@msa-poc/harness/prove';
 import { median, round } from '@msa-poc/harness/numbers';
 import { benchScenario } from './measure.js';
-import { cpuBetween, usageOf } from './processes.js';
+import { cpuBetween, cpuOfProcesses, untilQuiet, usageOf } from './processes.js';
 import type { SystemUnderTest } from './systems.js';
 
 export interface PairedPlan {
@@ -104,17 +104,8 @@ async function closedLoop(runner: ScenarioRunner, concurrency: number, stopAt: n
 }
 
 /** Waits until the system's processes use less than `quietCores` over their idle use for one 300 ms slice. */
-async function drain(entry: PairedSystem, plan: PairedPlan): Promise<number> {
-  const start = performance.now();
-  const sliceMs = 300;
-  while (performance.now() - start < plan.maxDrainMs) {
-    const before = usageOf(entry.system.pids);
-    await sleep(sliceMs);
-    const cores = cpuBetween(before, usageOf(entry.system.pids)).total / (sliceMs / 1000);
-    if (cores - entry.idleCores < plan.quietCores) return performance.now() - start - sliceMs;
-  }
-  return performance.now() - start;
-}
+const drain = (entry: PairedSystem, plan: PairedPlan): Promise<number> =>
+  untilQuiet(() => cpuOfProcesses(entry.system.pids), entry.idleCores + plan.quietCores, 300, plan.maxDrainMs);
 
 async function window(entry: PairedSystem, runner: ScenarioRunner, plan: PairedPlan): Promise<PairedWindow> {
   const begin = performance.now();
