@@ -112,6 +112,8 @@ const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const INVALID_PATH = /[^\x21-\x7e]/;
 /** Header lines as RFC 9112 has them: a token, a colon, then visible characters, spaces and tabs. */
 const HEADER_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n(?!$)|$))*$/;
+/** A `Connection` header value that holds the `close` option. */
+const CONNECTION_CLOSE = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 const REPEATABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
 /** Plain-TCP reads land here and are parsed before the next read: one buffer for every connection. */
@@ -341,10 +343,7 @@ class Connection {
           break;
         }
         case FIXED_BODY: {
-          const take = Math.min(this.#remaining, end - start);
-          this.#keep(buffer, start, start + take);
-          start += take;
-          this.#remaining -= take;
+          start = this.#takeRemaining(buffer, start, end);
           if (this.#remaining === 0) return this.#complete(start < end);
           break;
         }
@@ -355,10 +354,7 @@ class Connection {
           break;
         }
         case CHUNK_DATA: {
-          const take = Math.min(this.#remaining, end - start);
-          this.#keep(buffer, start, start + take);
-          start += take;
-          this.#remaining -= take;
+          start = this.#takeRemaining(buffer, start, end);
           if (this.#remaining === 0) this.#phase = CHUNK_DATA_CR;
           break;
         }
@@ -429,14 +425,11 @@ class Connection {
     this.#headEnd = found + 4;
     let lineEnd = text.indexOf('\r\n');
     if (lineEnd < 0) lineEnd = text.length;
-    // HTTP/1.x NNN[ reason]
-    if (!text.startsWith('HTTP/1.') || (text.charCodeAt(7) !== 49 && text.charCodeAt(7) !== 48) || text.charCodeAt(8) !== 32 || (lineEnd > 12 && text.charCodeAt(12) !== 32)) {
-      return this.#malformed(`the status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`), false;
-    }
+    // HTTP/1.x NNN[ reason], NNN from 100
+    const wellFormed = text.startsWith('HTTP/1.') && (text.charCodeAt(7) === 49 || text.charCodeAt(7) === 48) && text.charCodeAt(8) === 32 && lineEnd >= 12
+      && text.charCodeAt(9) >= 49 && text.charCodeAt(9) <= 57 && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11)) && (lineEnd === 12 || text.charCodeAt(12) === 32);
+    if (!wellFormed) return this.#malformed(`the status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`), false;
     const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
-    if (lineEnd < 12 || !isDigit(text.charCodeAt(9)) || !isDigit(text.charCodeAt(10)) || !isDigit(text.charCodeAt(11)) || status < 100) {
-      return this.#malformed(`the status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`), false;
-    }
     const lines = lineEnd + 2 < text.length ? text.slice(lineEnd + 2) : '';
     if (!HEADER_LINES.test(lines)) return this.#malformed('a header line that is not "name: value"'), false;
     let length = -1;
@@ -461,7 +454,7 @@ class Connection {
           chunked = /(?:^|,)[ \t]*chunked[ \t]*$/i.test(lines.slice(colon + 1, end));
         } else if (name === 'connection') {
           const value = lines.slice(colon + 1, end).toLowerCase();
-          if (/(?:^|,)[ \t]*close[ \t]*(?:,|$)/.test(value)) keepAlive = false;
+          if (CONNECTION_CLOSE.test(value)) keepAlive = false;
           else if (/(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/.test(value) && this.#keepAlive) keepAlive = true;
         } else if (name === 'keep-alive') {
           const timeout = /timeout[ \t]*=[ \t]*(\d+)/i.exec(lines.slice(colon + 1, end));
@@ -515,6 +508,14 @@ class Connection {
     this.#phase = LF;
   }
 
+  /** Keeps what of the `remaining` bytes of a body or chunk is in `buffer` from `start`; returns where they end. */
+  #takeRemaining(buffer: Buffer, start: number, end: number): number {
+    const take = Math.min(this.#remaining, end - start);
+    this.#keep(buffer, start, start + take);
+    this.#remaining -= take;
+    return start + take;
+  }
+
   #keep(buffer: Buffer, start: number, end: number): void {
     if (start === end) return;
     const copy = Buffer.allocUnsafe(end - start);
@@ -559,12 +560,13 @@ class Connection {
     const pool = this.pool;
     pool.lost(this, wasConnecting);
     const error = this.#error;
+    const code = (error as { code?: string } | undefined)?.code ?? 'ECONNRESET';
     if (this.exchange && this.#phase === BODY_TO_CLOSE && !error) this.#complete();
     const exchange = this.exchange ?? this.#reserved;
     this.exchange = undefined;
     this.#reserved = undefined;
     if (wasConnecting) {
-      const failure = new HttpTransportError(`could not connect to ${pool.origin}: ${error?.message ?? 'the connection closed during the handshake'}`, (error as { code?: string } | undefined)?.code ?? 'ECONNRESET', pool.origin, error);
+      const failure = new HttpTransportError(`could not connect to ${pool.origin}: ${error?.message ?? 'the connection closed during the handshake'}`, code, pool.origin, error);
       if (exchange) exchange.fail(failure);
       else if (this.forQueue && !pool.closing) pool.failNext(failure);
     } else if (exchange && !exchange.settled) {
@@ -574,7 +576,7 @@ class Connection {
       } else {
         const how = error ? `: ${error.message}` : '';
         const when = this.#received === 0 ? 'before any of the response came' : `after ${this.#received} bytes of the response, before its end`;
-        exchange.fail(new HttpTransportError(`the connection to ${pool.origin} closed ${when}${how}`, (error as { code?: string } | undefined)?.code ?? 'ECONNRESET', pool.origin, error));
+        exchange.fail(new HttpTransportError(`the connection to ${pool.origin} closed ${when}${how}`, code, pool.origin, error));
       }
     }
     pool.grow();
@@ -795,7 +797,7 @@ export class HttpTransport {
           if (length === 4 || length === 10 || length === 14 || length === 15 || length === 17) {
             const lower = name.toLowerCase();
             if (lower === 'host') hostLine = '';
-            else if (lower === 'connection') closeAfter ||= /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(value);
+            else if (lower === 'connection') closeAfter ||= CONNECTION_CLOSE.test(value);
             else if (lower === 'idempotency-key') repeatable = true;
             else if (lower === 'transfer-encoding') throw new TypeError('HttpTransport sends bodies with a Content-Length; leave Transfer-Encoding out');
             else if (lower === 'content-length') {
